@@ -1,0 +1,59 @@
+//! `aio_cancel(2)`.
+//!
+//! Cancellation in steps:
+//! 1. check the arguments (no lock): the descriptor is open, the aiocb (if
+//!    any) names that descriptor;
+//! 2. under the AIO lock, apply `Cancel` to each selected job
+//!    ([`AioProc::cancel_where`]): queued jobs become `Finishing` and are
+//!    collected, reserved ones are flagged for their submitter, running ones
+//!    refuse;
+//! 3. unlocked, publish ECANCELED into each collected aiocb;
+//! 4. under the lock, remove them and wake waiters; unlocked, deliver their
+//!    notifications (POSIX: a cancelled job still notifies) and release
+//!    their files.
+//!
+//! Steps 3 and 4 are [`AioProc::retire`], shared with normal completion.
+
+use alloc::vec::Vec;
+
+use crate::abi::{AIO_ALLDONE, AIO_CANCELED, AIO_NOTCANCELED};
+use crate::errno::Errno;
+use crate::os::{Aiocb, Os, UserPtr};
+
+use super::proc::AioProc;
+
+/// `aio_cancel(fd, p)`; `p` null cancels every job on `fd`.
+pub fn aio_cancel<O: Os>(
+    os: &O,
+    proc: Option<&AioProc<O>>,
+    fd: i32,
+    p: UserPtr<Aiocb>,
+) -> Result<isize, Errno> {
+    if !os.fd_is_open(fd) {
+        return Err(Errno::EBADF);
+    }
+    if !p.is_null() && os.copyin_aiocb(p)?.fildes != fd {
+        return Err(Errno::EINVAL);
+    }
+    let Some(proc) = proc else {
+        return Ok(AIO_ALLDONE);
+    };
+    let mut batch = Vec::new();
+    let (canceled, notcanceled) = {
+        let mut g = proc.state.lock();
+        if p.is_null() {
+            AioProc::cancel_where(&mut g, &mut batch, .., |j| j.fd == fd)
+        } else {
+            let a = p.addr();
+            AioProc::cancel_where(&mut g, &mut batch, a..=a, |_| true)
+        }
+    };
+    proc.retire(&mut batch, false);
+    Ok(if notcanceled {
+        AIO_NOTCANCELED
+    } else if canceled {
+        AIO_CANCELED
+    } else {
+        AIO_ALLDONE
+    })
+}

@@ -1,0 +1,303 @@
+//! One AIO job and its life cycle.
+//!
+//! A job exists in the per-process table from the moment its submission is
+//! accepted until its result has been published into the user's aiocb.  The
+//! table is not a list of completed jobs: a job leaves it the moment the user
+//! can see its result, and from then on the result lives only in the aiocb.
+//!
+//! ```text
+//!              reserve               enqueue              pick
+//!   (none) ────────────► Reserved ────────────► Queued ────────► Running
+//!                         │  ▲  │                  │                │
+//!                 cancel  └──┘  │ enqueue          │ cancel         │ I/O done
+//!           (flag is set) │     │ (flag set)       ▼                ▼
+//!                         │     └─────────────► Finishing ◄─────────┘
+//!                   abort │                        │ publish, then remove
+//!                         ▼                        ▼
+//!                      (none)                   (none)
+//! ```
+//!
+//! * `Reserved`: the submitter has a table slot and is writing `JOB_WIP`
+//!   into the aiocb (a copyout, so outside the lock); workers cannot see it.
+//!   A cancel here only sets a flag; the submitter then finishes the job as
+//!   cancelled instead of queueing it.  `abort` is the submitter backing out
+//!   (the copyout failed).
+//! * `Queued`: on the run queue.  Cancel moves it straight to `Finishing`.
+//! * `Running`: a worker owns the I/O.  It cannot be cancelled.
+//! * `Finishing`: the result is fixed; whoever made the transition publishes
+//!   it (outside the lock), removes the job and sends its notification.
+//!   A worker publishes while its job is still `Running` (it owns the job,
+//!   and a cancel must keep answering AIO_NOTCANCELED until the result is
+//!   visible), then applies `IoDone` and removes the job under one hold of
+//!   the lock, so its jobs are `Finishing` only inside that critical section.
+//!
+//! [`JobState::next`] is the only place a state changes.
+
+use crate::errno::Errno;
+use crate::os::{Notify, Os, SyncKind};
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Slot taken, aiocb being marked in progress; `cancel` records a cancel
+    /// that arrived meanwhile.
+    Reserved {
+        /// A cancel request arrived before the job was queued.
+        cancel: bool,
+    },
+    /// Waiting for a worker.
+    Queued,
+    /// A worker is performing the I/O.
+    Running,
+    /// Result decided and being published.
+    Finishing,
+}
+
+/// What happens to a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The submitter has marked the aiocb and hands the job to the workers.
+    Enqueue,
+    /// A worker takes the job.
+    Pick,
+    /// The worker's I/O returned.
+    IoDone,
+    /// `aio_cancel` or process exit.
+    Cancel,
+}
+
+/// An event that the current state does not allow.  For `Cancel` this is an
+/// answer, not a bug: `Running` means AIO_NOTCANCELED and `Finishing` means
+/// AIO_ALLDONE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused;
+
+impl JobState {
+    /// The state after `ev`, or `Refused`.
+    pub fn next(self, ev: Event) -> Result<JobState, Refused> {
+        use Event::*;
+        use JobState::*;
+        match (self, ev) {
+            (Reserved { cancel: false }, Enqueue) => Ok(Queued),
+            (Reserved { cancel: true }, Enqueue) => Ok(Finishing),
+            (Reserved { .. }, Cancel) => Ok(Reserved { cancel: true }),
+            (Queued, Pick) => Ok(Running),
+            (Queued, Cancel) => Ok(Finishing),
+            (Running, IoDone) => Ok(Finishing),
+            _ => Err(Refused),
+        }
+    }
+}
+
+/// What the job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobOp {
+    /// `aio_read` or `LIO_READ`.
+    Read,
+    /// `aio_write` or `LIO_WRITE`.
+    Write,
+    /// `aio_fsync`.
+    Sync(SyncKind),
+}
+
+/// How a job is ordered against earlier jobs on the same open file.
+///
+/// POSIX lets positioned I/O on one file run in any order; it does not let
+/// an fsync overtake what came before it, appends reorder, or a stream's
+/// bytes be taken out of order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// No constraint.
+    Free,
+    /// Stream I/O (pipe, socket, tty): after every earlier stream job.
+    Stream,
+    /// Append-mode write: after every earlier append.
+    Append,
+    /// `aio_fsync`: after every earlier job.
+    Barrier,
+}
+
+impl Order {
+    /// Whether a job of class `self` must wait for an earlier job of class
+    /// `earlier` on the same file.
+    pub fn waits_for(self, earlier: Order) -> bool {
+        match self {
+            Order::Free => false,
+            Order::Barrier => true,
+            Order::Stream => earlier == Order::Stream,
+            Order::Append => earlier == Order::Append,
+        }
+    }
+}
+
+/// A job's outcome: what `aio_error` and `aio_return` will report.  This is
+/// the job's result, distinct from any error of the syscall that queued it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobResult {
+    /// Transferred this many bytes (0 for a sync).
+    Done(usize),
+    /// The I/O failed with this errno.
+    Failed(Errno),
+    /// Cancelled before it started.
+    Canceled,
+}
+
+impl JobResult {
+    /// The `_errno`/`_retval` pair the user sees.
+    pub fn user_fields(self) -> (Option<Errno>, isize) {
+        match self {
+            // The count came from a request of at most SSIZE_MAX bytes.
+            JobResult::Done(n) => (None, n as isize),
+            JobResult::Failed(e) => (Some(e), -1),
+            JobResult::Canceled => (Some(Errno::ECANCELED), -1),
+        }
+    }
+
+    /// Whether the job failed (for `lio_listio`'s EIO).
+    pub fn is_failure(self) -> bool {
+        !matches!(self, JobResult::Done(_))
+    }
+}
+
+/// Identity of a `lio_listio` list within its process.
+pub type LioId = u64;
+
+/// A job in the per-process table.
+pub struct Job<O: Os> {
+    /// Life-cycle state; change it only through [`Job::apply`].
+    state: JobState,
+    /// The descriptor it was submitted on, for `aio_cancel(fd, NULL)`.
+    pub fd: i32,
+    /// What to do.
+    pub op: JobOp,
+    /// Ordering class against earlier jobs with the same `key`.
+    pub order: Order,
+    /// Identity of the open file.
+    pub key: usize,
+    /// Notification on completion.
+    pub notify: Notify,
+    /// The `lio_listio` list the job belongs to.
+    pub lio: Option<LioId>,
+    /// The I/O: moved to the worker when it runs, dropped outside the lock
+    /// when the job is cancelled.
+    pub io: Option<Io<O>>,
+}
+
+/// The part of a job a worker needs without holding the lock.
+pub struct Io<O: Os> {
+    /// The job's own reference to the file, taken at submission.
+    pub file: O::File,
+    /// User buffer.
+    pub buf: usize,
+    /// Byte count.
+    pub nbytes: usize,
+    /// File offset; `None` for streams and appends.
+    pub offset: Option<i64>,
+}
+
+impl<O: Os> Job<O> {
+    /// A job in state `Reserved`.
+    pub fn new(
+        fd: i32,
+        op: JobOp,
+        order: Order,
+        key: usize,
+        notify: Notify,
+        lio: Option<LioId>,
+        io: Io<O>,
+    ) -> Self {
+        Job {
+            state: JobState::Reserved { cancel: false },
+            fd,
+            op,
+            order,
+            key,
+            notify,
+            lio,
+            io: Some(io),
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> JobState {
+        self.state
+    }
+
+    /// Applies `ev` through the transition function.
+    pub fn apply(&mut self, ev: Event) -> Result<JobState, Refused> {
+        let s = self.state.next(ev)?;
+        self.state = s;
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Event::*;
+    use JobState::*;
+
+    const STATES: [JobState; 5] = [
+        Reserved { cancel: false },
+        Reserved { cancel: true },
+        Queued,
+        Running,
+        Finishing,
+    ];
+    const EVENTS: [Event; 4] = [Enqueue, Pick, IoDone, Cancel];
+
+    #[test]
+    fn transition_table_is_exactly_the_diagram() {
+        let allowed = [
+            (Reserved { cancel: false }, Enqueue, Queued),
+            (Reserved { cancel: true }, Enqueue, Finishing),
+            (Reserved { cancel: false }, Cancel, Reserved { cancel: true }),
+            (Reserved { cancel: true }, Cancel, Reserved { cancel: true }),
+            (Queued, Pick, Running),
+            (Queued, Cancel, Finishing),
+            (Running, IoDone, Finishing),
+        ];
+        for s in STATES {
+            for e in EVENTS {
+                let want = allowed
+                    .iter()
+                    .find(|(a, b, _)| *a == s && *b == e)
+                    .map(|t| t.2);
+                assert_eq!(s.next(e).ok(), want, "{s:?} on {e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn running_and_finishing_jobs_refuse_cancel() {
+        assert_eq!(Running.next(Cancel), Err(Refused));
+        assert_eq!(Finishing.next(Cancel), Err(Refused));
+    }
+
+    #[test]
+    fn ordering_rules() {
+        use Order::*;
+        assert!(Barrier.waits_for(Free));
+        assert!(Barrier.waits_for(Append));
+        assert!(Stream.waits_for(Stream));
+        assert!(Append.waits_for(Append));
+        assert!(!Append.waits_for(Free));
+        assert!(!Free.waits_for(Barrier));
+        assert!(!Free.waits_for(Free));
+    }
+
+    #[test]
+    fn user_fields() {
+        assert_eq!(JobResult::Done(7).user_fields(), (None, 7));
+        assert_eq!(
+            JobResult::Failed(Errno::EBADF).user_fields(),
+            (Some(Errno::EBADF), -1)
+        );
+        assert_eq!(
+            JobResult::Canceled.user_fields(),
+            (Some(Errno::ECANCELED), -1)
+        );
+        assert!(JobResult::Canceled.is_failure());
+        assert!(!JobResult::Done(0).is_failure());
+    }
+}

@@ -1,0 +1,157 @@
+//! System-wide limits and counters, shared by every process.
+//!
+//! `kern.aio_max` bounds the jobs in flight in the whole system and
+//! `kern.aio_listio_max` bounds both a `lio_listio` list and one process's
+//! jobs.  Both can change at run time; a lowered limit applies to new
+//! submissions and never disturbs jobs already queued.  Plain atomics: no
+//! lock is taken here, so the counters sit outside the lock order.
+
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+
+use crate::abi::{AIO_LISTIO_MAX, AIO_MAX};
+use crate::errno::Errno;
+
+/// Default size of a process's worker pool.
+pub const DEFAULT_MAX_WORKERS: usize = 1;
+/// Largest pool a process may be given.
+pub const MAX_WORKERS_LIMIT: usize = 256;
+
+/// The limits and the system-wide job count.
+#[derive(Debug)]
+pub struct System {
+    aio_max: AtomicUsize,
+    listio_max: AtomicUsize,
+    max_workers: AtomicUsize,
+    jobs: AtomicUsize,
+    procs: AtomicUsize,
+}
+
+impl Default for System {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl System {
+    /// NetBSD's defaults: 8192 system-wide, 512 per list and per process.
+    pub const fn new() -> Self {
+        System {
+            aio_max: AtomicUsize::new(AIO_MAX),
+            listio_max: AtomicUsize::new(AIO_LISTIO_MAX),
+            max_workers: AtomicUsize::new(DEFAULT_MAX_WORKERS),
+            jobs: AtomicUsize::new(0),
+            procs: AtomicUsize::new(0),
+        }
+    }
+
+    /// `kern.aio_max`.
+    pub fn aio_max(&self) -> usize {
+        self.aio_max.load(Relaxed)
+    }
+
+    /// `kern.aio_listio_max`.
+    pub fn listio_max(&self) -> usize {
+        self.listio_max.load(Relaxed)
+    }
+
+    /// Workers per process.
+    pub fn max_workers(&self) -> usize {
+        self.max_workers.load(Relaxed)
+    }
+
+    /// Sets `kern.aio_max`: at least 1 and at least `aio_listio_max`.
+    pub fn set_aio_max(&self, v: usize) -> Result<(), Errno> {
+        if v < 1 || v < self.listio_max() {
+            return Err(Errno::EINVAL);
+        }
+        self.aio_max.store(v, SeqCst);
+        Ok(())
+    }
+
+    /// Sets `kern.aio_listio_max`: between 1 and `aio_max`.
+    pub fn set_listio_max(&self, v: usize) -> Result<(), Errno> {
+        if v < 1 || v > self.aio_max() {
+            return Err(Errno::EINVAL);
+        }
+        self.listio_max.store(v, SeqCst);
+        Ok(())
+    }
+
+    /// Sets the per-process pool size: between 1 and [`MAX_WORKERS_LIMIT`].
+    pub fn set_max_workers(&self, v: usize) -> Result<(), Errno> {
+        if !(1..=MAX_WORKERS_LIMIT).contains(&v) {
+            return Err(Errno::EINVAL);
+        }
+        self.max_workers.store(v, SeqCst);
+        Ok(())
+    }
+
+    /// Jobs in flight in the system.
+    pub fn jobs(&self) -> usize {
+        self.jobs.load(SeqCst)
+    }
+
+    /// Processes that have AIO state (a module must not unload while any
+    /// does).
+    pub fn procs(&self) -> usize {
+        self.procs.load(SeqCst)
+    }
+
+    /// Takes `n` system-wide job slots, or none (`EAGAIN`).
+    pub(crate) fn reserve(&self, n: usize) -> Result<(), Errno> {
+        let max = self.aio_max();
+        self.jobs
+            .fetch_update(SeqCst, SeqCst, |cur| {
+                cur.checked_add(n).filter(|&t| t <= max)
+            })
+            .map(|_| ())
+            .map_err(|_| Errno::EAGAIN)
+    }
+
+    /// Returns `n` system-wide slots.
+    pub(crate) fn release(&self, n: usize) {
+        let prev = self.jobs.fetch_sub(n, SeqCst);
+        debug_assert!(prev >= n, "system job count underflow");
+    }
+
+    pub(crate) fn proc_created(&self) {
+        self.procs.fetch_add(1, SeqCst);
+    }
+
+    pub(crate) fn proc_gone(&self) {
+        self.procs.fetch_sub(1, SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_is_all_or_nothing() {
+        let s = System::new();
+        s.set_listio_max(4).unwrap();
+        s.set_aio_max(10).unwrap();
+        s.reserve(8).unwrap();
+        assert_eq!(s.reserve(3), Err(Errno::EAGAIN));
+        assert_eq!(s.jobs(), 8);
+        s.reserve(2).unwrap();
+        assert_eq!(s.reserve(1), Err(Errno::EAGAIN));
+        s.release(10);
+        assert_eq!(s.jobs(), 0);
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        let s = System::new();
+        assert_eq!(s.set_listio_max(0), Err(Errno::EINVAL));
+        assert_eq!(s.set_listio_max(AIO_MAX + 1), Err(Errno::EINVAL));
+        assert_eq!(s.set_aio_max(AIO_LISTIO_MAX - 1), Err(Errno::EINVAL));
+        assert_eq!(s.set_max_workers(0), Err(Errno::EINVAL));
+        s.set_aio_max(100_000).unwrap();
+        s.set_listio_max(2048).unwrap();
+        assert_eq!(s.listio_max(), 2048);
+        s.set_max_workers(8).unwrap();
+        assert_eq!(s.max_workers(), 8);
+    }
+}

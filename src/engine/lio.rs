@@ -1,0 +1,175 @@
+//! `lio_listio(2)`: queue a list of jobs, optionally wait for all of them.
+//!
+//! Every entry is copied in before any is queued, and the slots for the
+//! whole list are taken at once, so `EAGAIN` means nothing was queued.
+//! After that each entry succeeds or fails on its own: a failed entry gets
+//! its error published into its aiocb (except an aiocb already in flight,
+//! whose fields belong to that job) and the call returns `EIO`.  The list
+//! keeps one extra pending count while entries are being queued, so its
+//! notification cannot fire before the last entry is in.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::abi::{LIO_NOP, LIO_NOWAIT, LIO_READ, LIO_WAIT, LIO_WRITE};
+use crate::errno::Errno;
+use crate::os::{Aiocb, AiocbReq, Notify, Os, Sigevent, Sleep, UserPtr, Wakeup};
+
+use super::job::{JobOp, JobResult, LioId};
+use super::proc::{AioProc, Lio};
+use super::submit::{validate_sigevent, Refusal};
+
+/// An entry of the list after copyin.
+enum Entry {
+    Job(UserPtr<Aiocb>, AiocbReq),
+    /// The aiocb itself could not be read: nothing can be published there.
+    Unreadable,
+}
+
+impl<O: Os> AioProc<O> {
+    /// `lio_listio(mode, list, nent, sig)`.
+    pub fn lio_listio(
+        self: &Arc<Self>,
+        mode: i32,
+        list: UserPtr<UserPtr<Aiocb>>,
+        nent: i32,
+        sig: UserPtr<Sigevent>,
+    ) -> Result<isize, Errno> {
+        let wait = match mode {
+            LIO_WAIT => true,
+            LIO_NOWAIT => false,
+            _ => return Err(Errno::EINVAL),
+        };
+        let n = usize::try_from(nent).map_err(|_| Errno::EINVAL)?;
+        if n > self.sys.listio_max() {
+            return Err(Errno::EINVAL);
+        }
+        // POSIX ignores `sig` for LIO_WAIT.
+        let notify = if wait || sig.is_null() {
+            Notify::None
+        } else {
+            validate_sigevent(&self.os, &self.os.copyin_sigevent(sig)?)?
+        };
+        let mut ptrs = Vec::new();
+        ptrs.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+        self.os.copyin_aiocb_list(list, n, &mut ptrs)?;
+
+        let mut entries = Vec::new();
+        entries.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+        for p in ptrs.into_iter().filter(|p| !p.is_null()) {
+            match self.os.copyin_aiocb(p) {
+                Ok(r) if r.opcode == LIO_NOP => {}
+                Ok(r) => entries.push(Entry::Job(p, r)),
+                Err(_) => entries.push(Entry::Unreadable),
+            }
+        }
+
+        let id = {
+            let mut g = self.state.lock();
+            if g.exiting {
+                return Err(Errno::EAGAIN);
+            }
+            self.take_slots(&mut g, entries.len())?;
+            let id = g.next_lio;
+            g.next_lio += 1;
+            g.lios.insert(
+                id,
+                Lio {
+                    pending: 1,
+                    failed: false,
+                    notify,
+                    waiter: wait,
+                },
+            );
+            id
+        };
+
+        let mut failed = false;
+        let mut queued = 0usize;
+        for e in entries {
+            match self.submit_entry(e, id) {
+                Ok(()) => queued += 1,
+                Err(_) => failed = true,
+            }
+        }
+
+        // Drop the submission guard.
+        let note = {
+            let mut g = self.state.lock();
+            if queued == 0 && failed && !wait {
+                // Nothing will complete: no list notification for a list
+                // that was refused entirely.
+                g.lios.remove(&id);
+                None
+            } else {
+                Self::lio_account(&mut g, id, failed)
+            }
+        };
+        if let Some(n) = note {
+            self.os.notify(&n);
+        }
+
+        if !wait {
+            return if failed { Err(Errno::EIO) } else { Ok(0) };
+        }
+        self.lio_wait(id)
+    }
+
+    /// Queues one entry of list `id`, whose slot is already taken.
+    fn submit_entry(self: &Arc<Self>, e: Entry, id: LioId) -> Result<(), Refusal> {
+        let (p, req) = match e {
+            Entry::Job(p, req) => (p, req),
+            Entry::Unreadable => {
+                let mut g = self.state.lock();
+                self.put_slots(&mut g, 1);
+                return Err(Refusal::Error(Errno::EFAULT));
+            }
+        };
+        let op = match req.opcode {
+            LIO_READ => Ok(JobOp::Read),
+            LIO_WRITE => Ok(JobOp::Write),
+            _ => Err(Errno::EINVAL),
+        };
+        let r = match op.and_then(|op| self.prepare(p, &req, op)) {
+            Ok(prepared) => self.enqueue(prepared, Some(id), true),
+            Err(e) => {
+                let mut g = self.state.lock();
+                self.put_slots(&mut g, 1);
+                Err(Refusal::Error(e))
+            }
+        };
+        if let Err(Refusal::Error(e)) = r {
+            self.publish(p, JobResult::Failed(e));
+        }
+        r
+    }
+
+    /// `LIO_WAIT`: sleep until list `id` has no job left.
+    fn lio_wait(&self, id: LioId) -> Result<isize, Errno> {
+        let mut g = self.state.lock();
+        loop {
+            let Some(l) = g.lios.get(&id) else {
+                debug_assert!(false, "waited-for list vanished");
+                return Err(Errno::EIO);
+            };
+            if l.pending == 0 {
+                let failed = l.failed;
+                g.lios.remove(&id);
+                return if failed { Err(Errno::EIO) } else { Ok(0) };
+            }
+            g.waiters += 1;
+            let w = self.done.wait(&mut g, Sleep::Interruptible { timeout_ns: None });
+            g.waiters -= 1;
+            if w == Wakeup::Interrupted {
+                // The jobs go on; the last one to finish removes the list.
+                if let Some(l) = g.lios.get_mut(&id) {
+                    l.waiter = false;
+                    if l.pending == 0 {
+                        g.lios.remove(&id);
+                    }
+                }
+                return Err(Errno::EINTR);
+            }
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Per-process AIO state: created on a process's first request, torn down
+//! when it exits.
+//!
+//! # Locking
+//!
+//! Lock legend for [`AioProc`]:
+//! * `(a)` the AIO lock, `AioProc::state`: the job table, the run queue, the
+//!   `lio_listio` lists, the worker and waiter counts, the exit flag;
+//! * `(c)` constant after creation: `os`, `sys`;
+//! * `(s)` [`System`]'s counters are atomics and take no lock.
+//!
+//! Lock order: the AIO lock is the only lock the engine takes, and while it
+//! is held the engine calls nothing of the host but its condition variables
+//! (`work`, `done`).  In particular no copyin or copyout, no file I/O, no
+//! file release (a job's [`Io`] is always moved out and dropped after
+//! unlocking), no notification and no worker creation happen under it, so
+//! host locks taken by those services never nest inside the AIO lock, and a
+//! page fault on user memory never sleeps with it held.
+//!
+//! # Publishing a result
+//!
+//! A job's result reaches the user's aiocb in two copyouts: `_errno` and
+//! `_retval` first, then `_state = JOB_DONE` after a release fence.
+//! `aio_error`/`aio_return` read `_state` first and the result after an
+//! acquire fence, and a job stays in the table (where they answer
+//! EINPROGRESS from the table without reading user memory) until both
+//! copyouts are done.  So no reader ever pairs a new `_state` with an old
+//! result, the torn read NetBSD's C code allows.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ops::RangeBounds;
+use core::sync::atomic::{fence, Ordering};
+
+use crate::abi::JOB_DONE;
+use crate::os::{Aiocb, Notify, Os, Sleep, UserPtr};
+use crate::sync::{CondVar, Mutex, MutexGuard};
+
+use super::job::{Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
+use super::limits::System;
+
+/// State of one `lio_listio` list.
+pub(crate) struct Lio {
+    /// Jobs of the list not yet retired, plus one while the list is being
+    /// submitted (so that it cannot complete half-queued).
+    pub pending: usize,
+    /// Some entry failed to queue, or some job failed.
+    pub failed: bool,
+    /// The list's own notification (`LIO_NOWAIT` only).
+    pub notify: Notify,
+    /// A `LIO_WAIT` caller is waiting and will remove the list itself.
+    pub waiter: bool,
+}
+
+/// Everything under the AIO lock `(a)`.
+pub(crate) struct ProcState<O: Os> {
+    /// Jobs in flight, by user aiocb address.
+    pub jobs: BTreeMap<usize, Job<O>>,
+    /// Queued jobs in submission order.
+    pub queue: VecDeque<usize>,
+    /// Jobs being run: (aiocb address, file key, ordering class).
+    pub running: Vec<(usize, usize, Order)>,
+    /// Job slots taken against the per-process limit: table entries plus
+    /// slots reserved by a `lio_listio` still being submitted.
+    pub slots: usize,
+    /// Lists with jobs outstanding or a waiter.
+    pub lios: BTreeMap<LioId, Lio>,
+    pub next_lio: LioId,
+    /// Workers started (or being started) and not yet gone.
+    pub workers: usize,
+    /// Workers asleep on `work`.
+    pub idle: usize,
+    /// Threads asleep on `done`.
+    pub waiters: usize,
+    /// The process is exiting: no new jobs.
+    pub exiting: bool,
+}
+
+/// A job that has left `Finishing` and must be published, removed and
+/// notified, in that order.
+pub(crate) struct Retired<O: Os> {
+    pub uaddr: UserPtr<Aiocb>,
+    pub result: JobResult,
+    pub notify: Notify,
+    pub lio: Option<LioId>,
+    /// The job's file reference, released last, outside the lock.
+    pub io: Option<Io<O>>,
+}
+
+/// The AIO state of one process.
+pub struct AioProc<O: Os> {
+    /// `(c)` Host services of this process.
+    pub(crate) os: O,
+    /// `(c)` System-wide limits.
+    pub(crate) sys: &'static System,
+    /// `(a)`
+    pub(crate) state: Mutex<O::Mutex, ProcState<O>>,
+    /// Workers sleep here for jobs (and exit).
+    pub(crate) work: CondVar<O::Mutex, O::CondVar>,
+    /// `aio_suspend`, `LIO_WAIT` and exit sleep here for jobs leaving the
+    /// table and workers leaving.
+    pub(crate) done: CondVar<O::Mutex, O::CondVar>,
+}
+
+pub(crate) type Guard<'a, O> = MutexGuard<'a, <O as Os>::Mutex, ProcState<O>>;
+
+impl<O: Os> AioProc<O> {
+    /// Creates a process's AIO state; the host keeps the returned reference
+    /// (NetBSD: `p->p_aio`) until [`AioProc::exit`] has returned.  The
+    /// process counts in [`System::procs`] from here until `exit`.
+    pub fn new(os: O, sys: &'static System) -> Arc<Self> {
+        sys.proc_created();
+        Arc::new(AioProc {
+            os,
+            sys,
+            state: Mutex::new(ProcState {
+                jobs: BTreeMap::new(),
+                queue: VecDeque::new(),
+                running: Vec::new(),
+                slots: 0,
+                lios: BTreeMap::new(),
+                next_lio: 0,
+                workers: 0,
+                idle: 0,
+                waiters: 0,
+                exiting: false,
+            }),
+            work: CondVar::new(),
+            done: CondVar::new(),
+        })
+    }
+
+    /// The host services this state was created with.
+    pub fn os(&self) -> &O {
+        &self.os
+    }
+
+    /// Whether a job on `p` is in flight.
+    pub fn in_flight(&self, p: UserPtr<Aiocb>) -> bool {
+        self.state.lock().jobs.contains_key(&p.addr())
+    }
+
+    /// Jobs in flight (for diagnostics and tests).
+    pub fn jobs(&self) -> usize {
+        self.state.lock().jobs.len()
+    }
+
+    /// Workers alive (for diagnostics and tests).
+    pub fn workers(&self) -> usize {
+        self.state.lock().workers
+    }
+
+    /// Writes a result into the user's aiocb: result fields first, state
+    /// last (see the module documentation).
+    pub(crate) fn publish(&self, p: UserPtr<Aiocb>, result: JobResult) {
+        let (error, retval) = result.user_fields();
+        // A failed copyout means the user unmapped its own aiocb while the
+        // job ran; there is nobody left to tell, so it is dropped.
+        let _ = self.os.copyout_result(p, error, retval);
+        fence(Ordering::Release);
+        let _ = self.os.copyout_state(p, JOB_DONE);
+    }
+
+    /// Publishes, removes and notifies `batch` (emptied).  `quiet` skips the
+    /// notifications (the process is exiting).
+    pub(crate) fn retire(&self, batch: &mut Vec<Retired<O>>, quiet: bool) {
+        for r in batch.iter() {
+            self.publish(r.uaddr, r.result);
+        }
+        let mut lio_notes: Vec<Notify> = Vec::new();
+        {
+            let mut g = self.state.lock();
+            for r in batch.iter() {
+                let addr = r.uaddr.addr();
+                let mut job = g.jobs.remove(&addr);
+                if let Some(j) = job.as_mut().filter(|j| j.state() == JobState::Running) {
+                    // A worker's job: its I/O is done and already published.
+                    let _ = j.apply(Event::IoDone);
+                }
+                debug_assert!(
+                    matches!(job.as_ref().map(|j| j.state()), Some(JobState::Finishing)),
+                    "retiring a job that is not finishing"
+                );
+                if let Some(pos) = g.running.iter().position(|e| e.0 == addr) {
+                    g.running.swap_remove(pos);
+                }
+                g.slots -= 1;
+                self.sys.release(1);
+                if let Some(id) = r.lio {
+                    if let Some(n) = Self::lio_account(&mut g, id, r.result.is_failure()) {
+                        lio_notes.push(n);
+                    }
+                }
+            }
+            if g.waiters > 0 {
+                self.done.broadcast();
+            }
+        }
+        for r in batch.drain(..) {
+            if !quiet {
+                self.os.notify(&r.notify);
+            }
+            drop(r.io);
+        }
+        if !quiet {
+            for n in &lio_notes {
+                self.os.notify(n);
+            }
+        }
+    }
+
+    /// Counts one retired job (or the submission guard) against list `id`;
+    /// returns the list's notification when it has just completed and no
+    /// `LIO_WAIT` caller will collect it.
+    pub(crate) fn lio_account(g: &mut Guard<'_, O>, id: LioId, failed: bool) -> Option<Notify> {
+        let l = g.lios.get_mut(&id)?;
+        l.pending -= 1;
+        l.failed |= failed;
+        if l.pending == 0 && !l.waiter {
+            let l = g.lios.remove(&id)?;
+            return Some(l.notify);
+        }
+        None
+    }
+
+    /// Starts a worker for this process.
+    pub(crate) fn spawn_worker(self: &Arc<Self>) -> Result<(), crate::errno::Errno> {
+        let me = Arc::clone(self);
+        self.os.spawn_worker(Box::new(move || me.worker_main()))
+    }
+
+    /// A worker's life: take runnable jobs until the process exits.
+    fn worker_main(self: Arc<Self>) {
+        let mut batch: Vec<Retired<O>> = Vec::with_capacity(1);
+        let mut g = self.state.lock();
+        loop {
+            if let Some((addr, op, io, notify, lio)) = Self::pick(&mut g) {
+                drop(g);
+                let result = self.perform(op, &io);
+                batch.push(Retired {
+                    uaddr: UserPtr::new(addr),
+                    result,
+                    notify,
+                    lio,
+                    io: Some(io),
+                });
+                self.retire(&mut batch, false);
+                g = self.state.lock();
+                continue;
+            }
+            if g.exiting {
+                break;
+            }
+            g.idle += 1;
+            self.work.wait(&mut g, Sleep::Uninterruptible);
+            g.idle -= 1;
+        }
+        g.workers -= 1;
+        if g.waiters > 0 {
+            self.done.broadcast();
+        }
+    }
+
+    /// Takes the first queued job that may run now: one whose ordering class
+    /// does not make it wait for a running job or an earlier queued job on
+    /// the same file.
+    #[allow(clippy::type_complexity)]
+    fn pick(g: &mut Guard<'_, O>) -> Option<(usize, JobOp, Io<O>, Notify, Option<LioId>)> {
+        let st = &mut **g;
+        let mut chosen = None;
+        for (i, addr) in st.queue.iter().enumerate() {
+            let job = &st.jobs[addr];
+            let blocked_by_running = st
+                .running
+                .iter()
+                .any(|&(_, key, ord)| key == job.key && job.order.waits_for(ord));
+            let blocked_by_earlier = job.order != Order::Free
+                && st.queue.iter().take(i).any(|a| {
+                    let e = &st.jobs[a];
+                    e.key == job.key && job.order.waits_for(e.order)
+                });
+            if !blocked_by_running && !blocked_by_earlier {
+                chosen = Some(i);
+                break;
+            }
+        }
+        let addr = st.queue.remove(chosen?)?;
+        let job = st.jobs.get_mut(&addr)?;
+        let picked = job.apply(Event::Pick);
+        debug_assert_eq!(picked, Ok(JobState::Running));
+        let io = job.io.take()?;
+        st.running.push((addr, job.key, job.order));
+        Some((addr, job.op, io, job.notify, job.lio))
+    }
+
+    /// The I/O itself, without the lock.
+    fn perform(&self, op: JobOp, io: &Io<O>) -> JobResult {
+        let r = match op {
+            JobOp::Read => self.os.read(&io.file, io.buf, io.nbytes, io.offset),
+            JobOp::Write => self.os.write(&io.file, io.buf, io.nbytes, io.offset),
+            JobOp::Sync(kind) => self.os.fsync(&io.file, kind).map(|()| 0),
+        };
+        match r {
+            Ok(n) => JobResult::Done(n),
+            Err(e) => JobResult::Failed(e),
+        }
+    }
+
+    /// Process exit: cancel what has not started, let running jobs finish
+    /// (their buffers are still mapped), then stop every worker.  On return
+    /// no worker touches the process any more and no job is left.
+    pub fn exit(&self) {
+        let mut batch = Vec::new();
+        {
+            let mut g = self.state.lock();
+            g.exiting = true;
+            Self::cancel_where(&mut g, &mut batch, .., |_| true);
+        }
+        self.retire(&mut batch, true);
+        let mut g = self.state.lock();
+        g.waiters += 1;
+        while !g.jobs.is_empty() || g.workers > 0 {
+            self.work.broadcast();
+            self.done.wait(&mut g, Sleep::Uninterruptible);
+        }
+        g.waiters -= 1;
+        self.sys.proc_gone();
+    }
+
+    /// Step 1 of cancellation, under the lock: every job selected by `pick`
+    /// in `range` that has not started moves to `Finishing` (queued ones, collected
+    /// into `batch`) or is flagged (reserved ones, which their submitter
+    /// then finishes).  Running jobs are left alone.  Returns
+    /// (some job was cancelled, some job could not be).
+    pub(crate) fn cancel_where(
+        g: &mut Guard<'_, O>,
+        batch: &mut Vec<Retired<O>>,
+        range: impl RangeBounds<usize>,
+        mut pick: impl FnMut(&Job<O>) -> bool,
+    ) -> (bool, bool) {
+        let st = &mut **g;
+        let (mut canceled, mut notcanceled) = (false, false);
+        let mut dequeued = false;
+        for (&addr, job) in st.jobs.range_mut(range) {
+            if !pick(job) {
+                continue;
+            }
+            let was = job.state();
+            match job.apply(Event::Cancel) {
+                Ok(JobState::Finishing) => {
+                    canceled = true;
+                    dequeued = true;
+                    batch.push(Retired {
+                        uaddr: UserPtr::new(addr),
+                        result: JobResult::Canceled,
+                        notify: job.notify,
+                        lio: job.lio,
+                        io: job.io.take(),
+                    });
+                }
+                Ok(_) => canceled = true,
+                Err(_) => notcanceled |= was == JobState::Running,
+            }
+        }
+        if dequeued {
+            let jobs = &st.jobs;
+            st.queue.retain(|a| jobs[a].state() == JobState::Queued);
+        }
+        (canceled, notcanceled)
+    }
+}
+

@@ -1,0 +1,314 @@
+//! Queueing a job: `aio_read`, `aio_write`, `aio_fsync` and each entry of
+//! `lio_listio`.
+//!
+//! Submission runs in three steps so that no copyout happens under the AIO
+//! lock and a worker can never publish a result before the submitter has
+//! marked the aiocb in progress:
+//! 1. under the lock: refuse a duplicate, take a slot, insert the job as
+//!    `Reserved` (invisible to workers);
+//! 2. unlocked: start the first worker if there is none, write `JOB_WIP`
+//!    into the aiocb;
+//! 3. under the lock: `Enqueue` (or, if a cancel arrived meanwhile, finish
+//!    the job as cancelled).
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{fence, Ordering};
+
+use crate::abi::{AIO_PRIO_DELTA_MAX, JOB_DONE, JOB_NONE, JOB_WIP, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD, SSIZE_MAX};
+use crate::errno::Errno;
+use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, SyncKind, UserPtr};
+
+use super::job::{Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
+use super::proc::{AioProc, Retired};
+
+/// A checked request, holding its own file reference.
+pub(crate) struct Prepared<O: Os> {
+    uaddr: UserPtr<Aiocb>,
+    fd: i32,
+    op: JobOp,
+    order: Order,
+    key: usize,
+    notify: Notify,
+    io: Io<O>,
+}
+
+/// Why a submission was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The aiocb is already in flight: its fields belong to that job and
+    /// must not be touched.
+    InUse,
+    /// Any other error; `lio_listio` publishes it into the entry.
+    Error(Errno),
+}
+
+impl Refusal {
+    pub(crate) fn errno(self) -> Errno {
+        match self {
+            Refusal::InUse => Errno::EINVAL,
+            Refusal::Error(e) => e,
+        }
+    }
+}
+
+impl From<Errno> for Refusal {
+    fn from(e: Errno) -> Self {
+        Refusal::Error(e)
+    }
+}
+
+/// Checks a user sigevent and turns it into a notification.
+pub(crate) fn validate_sigevent<O: Os>(os: &O, s: &SigeventReq) -> Result<Notify, Errno> {
+    match s.notify {
+        SIGEV_NONE => Ok(Notify::None),
+        SIGEV_SIGNAL if os.valid_signal(s.signo) => Ok(Notify::Signal {
+            signo: s.signo,
+            value: s.value,
+        }),
+        SIGEV_THREAD if os.sigev_thread() && s.function != 0 => Ok(Notify::Thread {
+            function: s.function,
+            value: s.value,
+            attributes: s.attributes,
+        }),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+impl<O: Os> AioProc<O> {
+    /// Checks `req` for `op` and takes the job's own file reference.
+    pub(crate) fn prepare(&self, uaddr: UserPtr<Aiocb>, req: &AiocbReq, op: JobOp)
+        -> Result<Prepared<O>, Errno>
+    {
+        let notify = validate_sigevent(&self.os, &req.sigevent)?;
+        let is_io = !matches!(op, JobOp::Sync(_));
+        if is_io {
+            // aio_fsync ignores everything but the descriptor and sigevent.
+            if !(0..=AIO_PRIO_DELTA_MAX).contains(&req.reqprio) || req.nbytes > SSIZE_MAX {
+                return Err(Errno::EINVAL);
+            }
+        }
+        let (file, info) = self.os.getfile(req.fildes)?;
+        let mode_ok = match op {
+            JobOp::Read => info.readable,
+            JobOp::Write | JobOp::Sync(_) => info.writable,
+        };
+        if !mode_ok {
+            return Err(Errno::EBADF);
+        }
+        let append = op == JobOp::Write && info.append;
+        let positioned = is_io && info.seekable && !append;
+        if positioned && req.offset < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let order = match op {
+            JobOp::Sync(_) => Order::Barrier,
+            _ if !info.seekable => Order::Stream,
+            _ if append => Order::Append,
+            _ => Order::Free,
+        };
+        Ok(Prepared {
+            uaddr,
+            fd: req.fildes,
+            op,
+            order,
+            key: info.key,
+            notify,
+            io: Io {
+                file,
+                buf: req.buf,
+                nbytes: req.nbytes,
+                offset: positioned.then_some(req.offset),
+            },
+        })
+    }
+
+    /// Queues a prepared job.  `reserved`: its slot was taken beforehand by
+    /// `lio_listio` (and is given back here on failure).
+    pub(crate) fn enqueue(
+        self: &Arc<Self>,
+        p: Prepared<O>,
+        lio: Option<LioId>,
+        reserved: bool,
+    ) -> Result<(), Refusal> {
+        let addr = p.uaddr.addr();
+        // Step 1.
+        let need_worker = {
+            let mut g = self.state.lock();
+            let refusal = if g.exiting {
+                Some(Refusal::Error(Errno::EAGAIN))
+            } else if g.jobs.contains_key(&addr) {
+                Some(Refusal::InUse)
+            } else if !reserved {
+                self.take_slots(&mut g, 1).err().map(Refusal::Error)
+            } else {
+                None
+            };
+            if let Some(r) = refusal {
+                if reserved {
+                    self.put_slots(&mut g, 1);
+                }
+                drop(g);
+                drop(p);
+                return Err(r);
+            }
+            let job = Job::new(p.fd, p.op, p.order, p.key, p.notify, lio, p.io);
+            g.jobs.insert(addr, job);
+            if let Some(id) = lio {
+                if let Some(l) = g.lios.get_mut(&id) {
+                    l.pending += 1;
+                }
+            }
+            let need = g.workers == 0;
+            if need {
+                g.workers += 1;
+            }
+            need
+        };
+
+        // Step 2.
+        if need_worker {
+            if let Err(e) = self.spawn_worker() {
+                self.worker_failed();
+                return Err(self.abort(addr, lio, e));
+            }
+        }
+        if let Err(e) = self.os.copyout_result(p.uaddr, Some(Errno::EINPROGRESS), -1) {
+            return Err(self.abort(addr, lio, e));
+        }
+        fence(Ordering::Release);
+        if let Err(e) = self.os.copyout_state(p.uaddr, JOB_WIP) {
+            return Err(self.abort(addr, lio, e));
+        }
+
+        // Step 3.
+        let mut batch = Vec::new();
+        {
+            let mut g = self.state.lock();
+            let st = &mut *g;
+            let Some(job) = st.jobs.get_mut(&addr) else {
+                debug_assert!(false, "reserved job vanished");
+                return Ok(());
+            };
+            match job.apply(Event::Enqueue) {
+                Ok(JobState::Queued) => {
+                    st.queue.push_back(addr);
+                    if st.idle > 0 {
+                        self.work.signal();
+                    }
+                }
+                Ok(_) => batch.push(Retired {
+                    uaddr: p.uaddr,
+                    result: JobResult::Canceled,
+                    notify: job.notify,
+                    lio: job.lio,
+                    io: job.io.take(),
+                }),
+                Err(_) => debug_assert!(false, "enqueue refused"),
+            }
+        }
+        if !batch.is_empty() {
+            self.retire(&mut batch, false);
+        }
+        Ok(())
+    }
+
+    /// Backs a `Reserved` job out of the table (step 2 failed) and gives its
+    /// slot back; the job never became visible to workers or the user.
+    fn abort(&self, addr: usize, lio: Option<LioId>, e: Errno) -> Refusal {
+        let job = {
+            let mut g = self.state.lock();
+            let job = g.jobs.remove(&addr);
+            self.put_slots(&mut g, 1);
+            if let Some(id) = lio {
+                if let Some(l) = g.lios.get_mut(&id) {
+                    l.pending -= 1;
+                }
+            }
+            if g.waiters > 0 {
+                self.done.broadcast();
+            }
+            job
+        };
+        drop(job);
+        Refusal::Error(e)
+    }
+
+    /// The first worker could not be started.  If no worker exists any
+    /// more, nothing would ever run the queue: fail the queued jobs with
+    /// EAGAIN rather than leave them hanging.
+    fn worker_failed(&self) {
+        let mut batch = Vec::new();
+        {
+            let mut g = self.state.lock();
+            g.workers -= 1;
+            if g.workers == 0 {
+                Self::cancel_where(&mut g, &mut batch, .., |_| true);
+            }
+        }
+        for r in batch.iter_mut() {
+            r.result = JobResult::Failed(Errno::EAGAIN);
+        }
+        self.retire(&mut batch, false);
+    }
+
+    /// Takes `n` job slots against the per-process and system limits.
+    pub(crate) fn take_slots(&self, g: &mut super::proc::Guard<'_, O>, n: usize) -> Result<(), Errno> {
+        if g.slots + n > self.sys.listio_max() {
+            return Err(Errno::EAGAIN);
+        }
+        self.sys.reserve(n)?;
+        g.slots += n;
+        Ok(())
+    }
+
+    /// Gives back `n` slots taken by [`take_slots`](Self::take_slots).
+    pub(crate) fn put_slots(&self, g: &mut super::proc::Guard<'_, O>, n: usize) {
+        g.slots -= n;
+        self.sys.release(n);
+    }
+
+    /// `aio_read(2)` and `aio_write(2)`.
+    pub fn submit_rw(self: &Arc<Self>, p: UserPtr<Aiocb>, write: bool) -> Result<(), Errno> {
+        let req = self.os.copyin_aiocb(p)?;
+        let op = if write { JobOp::Write } else { JobOp::Read };
+        let prepared = self.prepare(p, &req, op)?;
+        self.enqueue(prepared, None, false).map_err(Refusal::errno)
+    }
+
+    /// `aio_fsync(2)`: a barrier behind every job queued before it on the
+    /// same file.
+    pub fn submit_fsync(self: &Arc<Self>, kind: SyncKind, p: UserPtr<Aiocb>) -> Result<(), Errno> {
+        let req = self.os.copyin_aiocb(p)?;
+        let prepared = self.prepare(p, &req, JobOp::Sync(kind))?;
+        self.enqueue(prepared, None, false).map_err(Refusal::errno)
+    }
+}
+
+/// `aio_error(2)`.  `proc` is `None` for a process that never queued a job.
+pub fn aio_error<O: Os>(os: &O, proc: Option<&AioProc<O>>, p: UserPtr<Aiocb>) -> Result<isize, Errno> {
+    if proc.is_some_and(|a| a.in_flight(p)) {
+        return Ok(Errno::EINPROGRESS.get() as isize);
+    }
+    if os.copyin_state(p)? != JOB_DONE {
+        return Err(Errno::EINVAL);
+    }
+    fence(Ordering::Acquire);
+    let (error, _) = os.copyin_result(p)?;
+    Ok(error.map_or(0, |e| e.get() as isize))
+}
+
+/// `aio_return(2)`: the result, once; the aiocb then reads as never
+/// submitted.
+pub fn aio_return<O: Os>(os: &O, proc: Option<&AioProc<O>>, p: UserPtr<Aiocb>) -> Result<isize, Errno> {
+    if proc.is_some_and(|a| a.in_flight(p)) {
+        return Err(Errno::EINVAL);
+    }
+    if os.copyin_state(p)? != JOB_DONE {
+        return Err(Errno::EINVAL);
+    }
+    fence(Ordering::Acquire);
+    let (_, retval) = os.copyin_result(p)?;
+    os.copyout_state(p, JOB_NONE)?;
+    Ok(retval)
+}

@@ -1,0 +1,490 @@
+//! Engine tests through the syscall layer, against the fake OS (NetBSD
+//! aiocb layout, NetBSD numbering).  The fake asserts the lock rules on
+//! every copyin, copyout, file I/O, file release and notification.
+
+use std::time::{Duration, Instant};
+use std::vec;
+use std::vec::Vec;
+
+use crate::abi::*;
+use crate::errno::Errno;
+use crate::fakeos::{interrupt_next_wait, FakeHost, Kind};
+use crate::os::{Aiocb, Notify, SyncKind, UserPtr};
+use crate::syscalls::*;
+
+fn host() -> FakeHost {
+    FakeHost::new()
+}
+
+/// Polls aio_error until the job is no longer in progress.
+fn wait_done(h: &FakeHost, p: UserPtr<Aiocb>) -> isize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let e = sys_aio_error(h, p).expect("aio_error");
+        if e != Errno::EINPROGRESS.get() as isize {
+            return e;
+        }
+        assert!(Instant::now() < deadline, "job never completed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn regular(h: &FakeHost, data: &[u8]) -> i32 {
+    h.os.open(Kind::Regular, true, true, false, data)
+}
+
+#[test]
+fn read_round_trip_and_user_fields_untouched() {
+    let h = host();
+    let fd = regular(&h, b"0123456789abcdef");
+    let buf = h.os.alloc(8);
+    let p = h.os.aiocb(fd, 0, buf, 8, 4);
+    let before = h.os.peek(p.addr(), 72);
+    assert_eq!(sys_aio_read(&h, p), Ok(0));
+    assert_eq!(wait_done(&h, p), 0);
+    assert_eq!(h.os.peek(buf, 8), b"456789ab");
+    assert_eq!(h.os.peek(p.addr(), 72), before, "user fields changed");
+    assert_eq!(sys_aio_return(&h, p), Ok(8));
+    // Second aio_return, and aio_error after it: the aiocb is collected.
+    assert_eq!(sys_aio_return(&h, p), Err(Errno::EINVAL));
+    assert_eq!(sys_aio_error(&h, p), Err(Errno::EINVAL));
+    assert_eq!(h.os.refs(fd), 0, "file reference leaked");
+}
+
+#[test]
+fn write_then_short_read_at_eof() {
+    let h = host();
+    let fd = regular(&h, b"");
+    let src = h.os.alloc(5);
+    h.os.poke(src, b"hello");
+    let w = h.os.aiocb(fd, 0, src, 5, 10);
+    sys_aio_write(&h, w).unwrap();
+    assert_eq!(wait_done(&h, w), 0);
+    assert_eq!(sys_aio_return(&h, w), Ok(5));
+    assert_eq!(&h.os.contents(fd)[10..], b"hello");
+    let dst = h.os.alloc(64);
+    let r = h.os.aiocb(fd, 0, dst, 64, 12);
+    sys_aio_read(&h, r).unwrap();
+    assert_eq!(wait_done(&h, r), 0);
+    assert_eq!(sys_aio_return(&h, r), Ok(3));
+    assert_eq!(h.os.peek(dst, 3), b"llo");
+}
+
+#[test]
+fn never_submitted_aiocb() {
+    let h = host();
+    let p = h.os.aiocb(3, 0, 0, 0, 0);
+    assert_eq!(sys_aio_error(&h, p), Err(Errno::EINVAL));
+    assert_eq!(sys_aio_return(&h, p), Err(Errno::EINVAL));
+    assert_eq!(sys_aio_error(&h, UserPtr::new(8)), Err(Errno::EFAULT));
+}
+
+#[test]
+fn submission_errors() {
+    let h = host();
+    let fd = regular(&h, b"data");
+    let ro = h.os.open(Kind::Regular, true, false, false, b"x");
+    let wo = h.os.open(Kind::Regular, false, true, false, b"x");
+    let buf = h.os.alloc(16);
+    let p = h.os.aiocb(fd, 0, buf, 4, -1);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "negative offset");
+    h.os.set_aiocb(p, fd, 0, buf, SSIZE_MAX + 1, 0);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "nbytes > SSIZE_MAX");
+    h.os.set_aiocb(p, fd, 0, buf, 4, 0);
+    h.os.set_reqprio(p, -1);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "reqprio");
+    h.os.set_reqprio(p, AIO_PRIO_DELTA_MAX + 1);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "reqprio");
+    h.os.set_reqprio(p, 0);
+    h.os.set_sigevent(p, 12345, 0, 0);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "notify");
+    h.os.set_sigevent(p, SIGEV_SIGNAL, 0, 0);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "signo 0");
+    h.os.set_sigevent(p, SIGEV_SIGNAL, NSIG, 0);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "signo NSIG");
+    h.os.set_sigevent(p, SIGEV_THREAD, 0, 0);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "no SIGEV_THREAD in this host");
+    h.os.set_sigevent(p, SIGEV_NONE, 0, 0);
+    h.os.set_aiocb(p, -1, 0, buf, 4, 0);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EBADF));
+    h.os.set_aiocb(p, 99, 0, buf, 4, 0);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EBADF));
+    h.os.set_aiocb(p, wo, 0, buf, 4, 0);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EBADF), "read on O_WRONLY");
+    h.os.set_aiocb(p, ro, 0, buf, 4, 0);
+    assert_eq!(sys_aio_write(&h, p), Err(Errno::EBADF), "write on O_RDONLY");
+    assert_eq!(sys_aio_fsync(&h, O_SYNC, p), Err(Errno::EBADF), "fsync on O_RDONLY");
+    assert_eq!(sys_aio_fsync(&h, 0, p), Err(Errno::EINVAL), "fsync op");
+    assert_eq!(sys_aio_read(&h, UserPtr::new(16)), Err(Errno::EFAULT));
+    // None of the refused submissions touched the aiocb or leaked.
+    assert_eq!(h.os.private(p).0, JOB_NONE);
+    assert_eq!(h.sys.jobs(), 0);
+    assert_eq!(h.os.refs(fd) + h.os.refs(ro) + h.os.refs(wo), 0);
+}
+
+#[test]
+fn offset_is_ignored_for_streams_and_appends() {
+    let h = host();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"xyz");
+    let buf = h.os.alloc(3);
+    let p = h.os.aiocb(pipe, 0, buf, 3, -5);
+    sys_aio_read(&h, p).unwrap();
+    assert_eq!(wait_done(&h, p), 0);
+    assert_eq!(h.os.peek(buf, 3), b"xyz");
+    let app = h.os.open(Kind::Regular, true, true, true, b"ab");
+    let w = h.os.aiocb(app, 0, buf, 3, -5);
+    sys_aio_write(&h, w).unwrap();
+    assert_eq!(wait_done(&h, w), 0);
+    assert_eq!(h.os.contents(app), b"abxyz");
+}
+
+#[test]
+fn in_progress_aiocb_is_refused_and_left_alone() {
+    let h = host();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    let buf = h.os.alloc(4);
+    let p = h.os.aiocb(pipe, 0, buf, 4, 0);
+    sys_aio_read(&h, p).unwrap();
+    assert_eq!(sys_aio_error(&h, p), Ok(Errno::EINPROGRESS.get() as isize));
+    assert_eq!(h.os.private(p), (JOB_WIP, Errno::EINPROGRESS.get(), -1));
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL));
+    assert_eq!(sys_aio_return(&h, p), Err(Errno::EINVAL), "still running");
+    assert_eq!(h.os.private(p), (JOB_WIP, Errno::EINPROGRESS.get(), -1));
+    h.os.feed(pipe, b"abcd");
+    assert_eq!(wait_done(&h, p), 0);
+    assert_eq!(sys_aio_return(&h, p), Ok(4));
+}
+
+#[test]
+fn io_error_is_the_jobs_result_not_the_syscalls() {
+    let h = host();
+    let fd = regular(&h, b"abc");
+    h.os.fail_next(fd, Errno::EIO);
+    let buf = h.os.alloc(3);
+    let p = h.os.aiocb(fd, 0, buf, 3, 0);
+    assert_eq!(sys_aio_read(&h, p), Ok(0));
+    assert_eq!(wait_done(&h, p), Errno::EIO.get() as isize);
+    assert_eq!(sys_aio_return(&h, p), Ok(-1));
+}
+
+#[test]
+fn close_while_in_flight_completes_on_the_original_file() {
+    let h = host();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    let buf = h.os.alloc(4);
+    let p = h.os.aiocb(pipe, 0, buf, 4, 0);
+    sys_aio_read(&h, p).unwrap();
+    let original = h.os.handle(pipe);
+    h.os.close(pipe);
+    // The descriptor number now names another file with other data.
+    let other = h.os.open(Kind::Stream, true, true, false, b"WRONG");
+    assert_eq!(other, pipe, "descriptor number reused");
+    assert_eq!(sys_aio_error(&h, p), Ok(Errno::EINPROGRESS.get() as isize));
+    original.feed(b"late");
+    assert_eq!(wait_done(&h, p), 0);
+    assert_eq!(sys_aio_return(&h, p), Ok(4));
+    assert_eq!(h.os.peek(buf, 4), b"late");
+    assert_eq!(h.os.contents(other), b"WRONG");
+    assert_eq!(original.refs(), 0, "job kept the file after completing");
+}
+
+#[test]
+fn cancel_queued_running_and_done() {
+    let h = host();
+    let fd = regular(&h, b"0123456789");
+    h.os.gate(fd, true);
+    let b1 = h.os.alloc(4);
+    let b2 = h.os.alloc(4);
+    let p1 = h.os.aiocb(fd, 0, b1, 4, 0);
+    let p2 = h.os.aiocb(fd, 0, b2, 4, 4);
+    h.os.set_sigevent(p2, SIGEV_SIGNAL, 30, 0xbeef);
+    sys_aio_read(&h, p1).unwrap();
+    h.os.wait_started(fd, 1); // p1 is running, held at the gate
+    sys_aio_read(&h, p2).unwrap(); // p2 is queued behind it (one worker)
+    assert_eq!(sys_aio_cancel(&h, fd, p1), Ok(AIO_NOTCANCELED as isize));
+    assert_eq!(sys_aio_cancel(&h, fd, p2), Ok(AIO_CANCELED as isize));
+    assert_eq!(sys_aio_error(&h, p2), Ok(Errno::ECANCELED.get() as isize));
+    assert_eq!(sys_aio_return(&h, p2), Ok(-1));
+    // The cancelled job's notification is still delivered.
+    assert_eq!(
+        h.os.wait_notes(1),
+        vec![Notify::Signal { signo: 30, value: 0xbeef }]
+    );
+    h.os.gate(fd, false);
+    assert_eq!(wait_done(&h, p1), 0);
+    assert_eq!(sys_aio_cancel(&h, fd, p1), Ok(AIO_ALLDONE as isize));
+    assert_eq!(h.os.refs(fd), 0);
+    assert_eq!(h.sys.jobs(), 0);
+}
+
+#[test]
+fn cancel_argument_errors() {
+    let h = host();
+    let fd = regular(&h, b"x");
+    let p = h.os.aiocb(fd, 0, 0, 0, 0);
+    assert_eq!(sys_aio_cancel(&h, 77, p), Err(Errno::EBADF));
+    let other = regular(&h, b"y");
+    assert_eq!(sys_aio_cancel(&h, other, p), Err(Errno::EINVAL));
+    assert_eq!(sys_aio_cancel(&h, fd, UserPtr::null()), Ok(AIO_ALLDONE as isize));
+}
+
+#[test]
+fn cancel_all_on_a_descriptor() {
+    let h = host();
+    let a = regular(&h, b"aaaa");
+    let b = regular(&h, b"bbbb");
+    h.os.gate(a, true);
+    let first = h.os.aiocb(a, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, first).unwrap();
+    h.os.wait_started(a, 1);
+    let mut on_a = Vec::new();
+    for i in 0..3 {
+        let p = h.os.aiocb(a, 0, h.os.alloc(1), 1, i);
+        sys_aio_read(&h, p).unwrap();
+        on_a.push(p);
+    }
+    h.os.gate(b, true);
+    let on_b = h.os.aiocb(b, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, on_b).unwrap();
+    // One of a's jobs is running: the answer is AIO_NOTCANCELED, the queued
+    // ones are cancelled all the same, b's job is untouched.
+    assert_eq!(sys_aio_cancel(&h, a, UserPtr::null()), Ok(AIO_NOTCANCELED as isize));
+    for p in &on_a {
+        assert_eq!(sys_aio_error(&h, *p), Ok(Errno::ECANCELED.get() as isize));
+    }
+    assert_eq!(sys_aio_error(&h, on_b), Ok(Errno::EINPROGRESS.get() as isize));
+    h.os.gate(a, false);
+    h.os.gate(b, false);
+    assert_eq!(wait_done(&h, first), 0);
+    assert_eq!(wait_done(&h, on_b), 0);
+}
+
+#[test]
+fn fsync_is_a_barrier_and_honours_its_kind() {
+    let h = host();
+    h.sys.set_max_workers(4).unwrap();
+    let fd = regular(&h, b"");
+    h.os.gate(fd, true);
+    let src = h.os.alloc(1);
+    let w = h.os.aiocb(fd, 0, src, 1, 0);
+    sys_aio_write(&h, w).unwrap();
+    let s = h.os.aiocb(fd, 0, 0, 0, 0);
+    sys_aio_fsync(&h, O_DSYNC, s).unwrap();
+    let s2 = h.os.aiocb(fd, 0, 0, 0, 0);
+    sys_aio_fsync(&h, O_SYNC, s2).unwrap();
+    h.os.wait_started(fd, 1);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(sys_aio_error(&h, s), Ok(Errno::EINPROGRESS.get() as isize));
+    h.os.gate(fd, false);
+    assert_eq!(wait_done(&h, s2), 0);
+    assert_eq!(wait_done(&h, s), 0);
+    assert_eq!(wait_done(&h, w), 0);
+    assert_eq!(h.os.syncs(fd), vec![SyncKind::Data, SyncKind::Full]);
+}
+
+#[test]
+fn suspend_waits_times_out_and_is_interrupted() {
+    let h = host();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    let p = h.os.aiocb(pipe, 0, h.os.alloc(2), 2, 0);
+    sys_aio_read(&h, p).unwrap();
+    let list = h.os.ptr_array(&[UserPtr::null(), p]);
+    let ts = h.os.timespec(0, 20_000_000);
+    let t0 = Instant::now();
+    assert_eq!(sys_aio_suspend(&h, list, 2, ts), Err(Errno::EAGAIN));
+    assert!(t0.elapsed() >= Duration::from_millis(20));
+    let zero = h.os.timespec(0, 0);
+    assert_eq!(sys_aio_suspend(&h, list, 2, zero), Err(Errno::EAGAIN));
+    interrupt_next_wait();
+    assert_eq!(sys_aio_suspend(&h, list, 2, UserPtr::null()), Err(Errno::EINTR));
+    assert_eq!(sys_aio_suspend(&h, list, 0, ts), Err(Errno::EINVAL));
+    assert_eq!(sys_aio_suspend(&h, list, -1, ts), Err(Errno::EINVAL));
+    assert_eq!(sys_aio_suspend(&h, list, 513, ts), Err(Errno::EINVAL));
+    let bad = h.os.timespec(0, 1_000_000_000);
+    assert_eq!(sys_aio_suspend(&h, list, 2, bad), Err(Errno::EINVAL));
+    let os = h.os.clone();
+    let feeder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        os.feed(pipe, b"hi");
+    });
+    assert_eq!(sys_aio_suspend(&h, list, 2, UserPtr::null()), Ok(0));
+    // Woken means the result is already visible.
+    assert_eq!(sys_aio_error(&h, p), Ok(0));
+    feeder.join().unwrap();
+    // Everything done (or null): immediate.
+    assert_eq!(sys_aio_suspend(&h, list, 2, UserPtr::null()), Ok(0));
+}
+
+#[test]
+fn lio_wait_mixed_with_nop_null_and_a_bad_entry() {
+    let h = host();
+    let fd = regular(&h, b"abcdefgh");
+    let src = h.os.alloc(4);
+    h.os.poke(src, b"WXYZ");
+    let r = h.os.aiocb(fd, LIO_READ, h.os.alloc(4), 4, 0);
+    let w = h.os.aiocb(fd, LIO_WRITE, src, 4, 8);
+    let nop = h.os.aiocb(fd, LIO_NOP, 0, 0, 0);
+    let bad = h.os.aiocb(-1, LIO_READ, h.os.alloc(1), 1, 0);
+    let list = h.os.ptr_array(&[r, UserPtr::null(), w, nop, bad]);
+    assert_eq!(
+        sys_lio_listio(&h, LIO_WAIT, list, 5, UserPtr::null()),
+        Err(Errno::EIO)
+    );
+    assert_eq!(sys_aio_error(&h, r), Ok(0));
+    assert_eq!(sys_aio_error(&h, w), Ok(0));
+    assert_eq!(sys_aio_error(&h, bad), Ok(Errno::EBADF.get() as isize));
+    assert_eq!(sys_aio_error(&h, nop), Err(Errno::EINVAL), "LIO_NOP untouched");
+    assert_eq!(h.os.contents(fd), b"abcdefghWXYZ");
+    let ok = h.os.ptr_array(&[r, w]);
+    assert_eq!(sys_lio_listio(&h, LIO_WAIT, ok, 2, UserPtr::null()), Ok(0));
+}
+
+#[test]
+fn lio_nowait_notifies_once_after_all() {
+    let h = host();
+    let fd = regular(&h, b"0123456789");
+    h.os.gate(fd, true);
+    let mut ptrs = Vec::new();
+    for i in 0..4 {
+        ptrs.push(h.os.aiocb(fd, LIO_READ, h.os.alloc(2), 2, 2 * i));
+    }
+    let list = h.os.ptr_array(&ptrs);
+    let sig = h.os.alloc(32);
+    h.os.write_sigevent(sig, SIGEV_SIGNAL, 31, 7);
+    assert_eq!(sys_lio_listio(&h, LIO_NOWAIT, list, 4, UserPtr::new(sig)), Ok(0));
+    std::thread::sleep(Duration::from_millis(10));
+    assert!(h.os.notes().is_empty(), "list notified before its jobs ran");
+    h.os.gate(fd, false);
+    assert_eq!(h.os.wait_notes(1), vec![Notify::Signal { signo: 31, value: 7 }]);
+    for p in &ptrs {
+        assert_eq!(wait_done(&h, *p), 0);
+    }
+    std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(h.os.notes().len(), 1, "list notified more than once");
+}
+
+#[test]
+fn lio_argument_errors_and_eagain_is_all_or_nothing() {
+    let h = host();
+    let fd = regular(&h, b"abc");
+    let p = h.os.aiocb(fd, LIO_READ, h.os.alloc(1), 1, 0);
+    let list = h.os.ptr_array(&[p]);
+    assert_eq!(sys_lio_listio(&h, 7, list, 1, UserPtr::null()), Err(Errno::EINVAL));
+    assert_eq!(sys_lio_listio(&h, LIO_WAIT, list, -1, UserPtr::null()), Err(Errno::EINVAL));
+    assert_eq!(sys_lio_listio(&h, LIO_WAIT, list, 513, UserPtr::null()), Err(Errno::EINVAL));
+    let sig = h.os.alloc(32);
+    h.os.write_sigevent(sig, 99, 0, 0);
+    assert_eq!(sys_lio_listio(&h, LIO_NOWAIT, list, 1, UserPtr::new(sig)), Err(Errno::EINVAL));
+    h.sys.set_listio_max(2).unwrap();
+    h.sys.set_aio_max(2).unwrap();
+    h.os.gate(fd, true);
+    let q = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, q).unwrap();
+    let p2 = h.os.aiocb(fd, LIO_READ, h.os.alloc(1), 1, 1);
+    let two = h.os.ptr_array(&[p, p2]);
+    assert_eq!(sys_lio_listio(&h, LIO_NOWAIT, two, 2, UserPtr::null()), Err(Errno::EAGAIN));
+    assert_eq!(h.os.private(p).0, JOB_NONE, "EAGAIN queued part of the list");
+    assert_eq!(h.os.private(p2).0, JOB_NONE);
+    h.os.gate(fd, false);
+    assert_eq!(wait_done(&h, q), 0);
+}
+
+#[test]
+fn per_process_and_system_limits() {
+    let h = host();
+    h.sys.set_listio_max(2).unwrap();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    let a = h.os.aiocb(pipe, 0, h.os.alloc(1), 1, 0);
+    let b = h.os.aiocb(pipe, 0, h.os.alloc(1), 1, 0);
+    let c = h.os.aiocb(pipe, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, a).unwrap();
+    sys_aio_read(&h, b).unwrap();
+    assert_eq!(sys_aio_read(&h, c), Err(Errno::EAGAIN));
+    assert_eq!(h.os.private(c).0, JOB_NONE);
+    h.os.feed(pipe, b"xy");
+    assert_eq!(wait_done(&h, a), 0);
+    assert_eq!(wait_done(&h, b), 0);
+    sys_aio_read(&h, c).unwrap();
+    // System-wide: another process shares `sys`.
+    h.sys.set_listio_max(1).unwrap();
+    h.sys.set_aio_max(1).unwrap();
+    let other = FakeHost::with_sys(h.sys);
+    let fd2 = regular(&other, b"z");
+    let d = other.os.aiocb(fd2, 0, other.os.alloc(1), 1, 0);
+    assert_eq!(sys_aio_read(&other, d), Err(Errno::EAGAIN));
+    h.os.feed(pipe, b"z");
+    assert_eq!(wait_done(&h, c), 0);
+    sys_aio_read(&other, d).unwrap();
+    assert_eq!(wait_done(&other, d), 0);
+}
+
+#[test]
+fn append_writes_keep_submission_order_with_many_workers() {
+    let h = host();
+    h.sys.set_max_workers(8).unwrap();
+    let fd = h.os.open(Kind::Regular, true, true, true, b"");
+    let mut ps = Vec::new();
+    for i in 0..32u8 {
+        let b = h.os.alloc(1);
+        h.os.poke(b, &[i]);
+        let p = h.os.aiocb(fd, 0, b, 1, 0);
+        sys_aio_write(&h, p).unwrap();
+        ps.push(p);
+    }
+    for p in ps {
+        assert_eq!(wait_done(&h, p), 0);
+    }
+    assert_eq!(h.os.contents(fd), (0..32u8).collect::<Vec<_>>());
+}
+
+#[test]
+fn exit_cancels_queued_waits_for_running_and_stops_workers() {
+    let h = host();
+    let fd = regular(&h, b"abcd");
+    h.os.gate(fd, true);
+    let run = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 0);
+    let queued = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 1);
+    h.os.set_sigevent(queued, SIGEV_SIGNAL, 5, 0);
+    sys_aio_read(&h, run).unwrap();
+    h.os.wait_started(fd, 1);
+    sys_aio_read(&h, queued).unwrap();
+    let aio = h.aio().unwrap();
+    let os = h.os.clone();
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        os.gate(fd, false);
+    });
+    h.exit();
+    opener.join().unwrap();
+    assert_eq!(aio.jobs(), 0);
+    assert_eq!(aio.workers(), 0);
+    assert_eq!(h.os.private(run), (JOB_DONE, 0, 1), "running job finished");
+    assert_eq!(h.os.private(queued), (JOB_DONE, Errno::ECANCELED.get(), -1));
+    assert!(h.os.notes().is_empty(), "notified a dying process");
+    assert_eq!(h.os.refs(fd), 0);
+    assert_eq!(h.sys.jobs(), 0);
+    assert_eq!(h.sys.procs(), 0);
+}
+
+#[test]
+fn first_worker_failing_to_start_fails_the_submission() {
+    let h = host();
+    let fd = regular(&h, b"abc");
+    h.os.fail_spawn(true);
+    let p = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 0);
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EAGAIN));
+    assert_eq!(h.os.private(p).0, JOB_NONE);
+    assert_eq!(h.sys.jobs(), 0);
+    h.os.fail_spawn(false);
+    sys_aio_read(&h, p).unwrap();
+    assert_eq!(wait_done(&h, p), 0);
+}
+
+#[test]
+fn bad_buffer_is_the_jobs_efault() {
+    let h = host();
+    let fd = regular(&h, b"abc");
+    let p = h.os.aiocb(fd, 0, 0x10, 3, 0);
+    assert_eq!(sys_aio_read(&h, p), Ok(0));
+    assert_eq!(wait_done(&h, p), Errno::EFAULT.get() as isize);
+}

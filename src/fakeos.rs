@@ -1,0 +1,722 @@
+//! A fake OS for the engine's tests.
+//!
+//! User memory is a flat byte array holding NetBSD/amd64 `aiocb`s (so the
+//! engine is tested against NetBSD's layout); files are byte vectors or
+//! streams; workers are std threads.  Every service that the AIO lock rules
+//! forbid under the lock (copyin, copyout, file I/O, file release,
+//! notification, worker creation) asserts that the calling thread does not
+//! hold it, so any unit test that runs such a path checks the lock rules.
+//! Tests can hold a file's I/O at a gate to keep a job running or queued for
+//! as long as they need.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar as StdCondvar, Mutex as StdMutex, MutexGuard as StdGuard};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+use std::boxed::Box;
+
+use crate::abi::netbsd_aiocb as L;
+use crate::abi::{JOB_NONE, NSIG};
+use crate::engine::{AioProc, System};
+use crate::errno::Errno;
+use crate::os::*;
+use crate::syscalls::ProcHost;
+
+std::thread_local! {
+    static AIO_LOCKS_HELD: Cell<usize> = const { Cell::new(0) };
+    static INTERRUPT_NEXT_WAIT: Cell<bool> = const { Cell::new(false) };
+}
+
+fn assert_unlocked(what: &str) {
+    assert_eq!(
+        AIO_LOCKS_HELD.with(Cell::get),
+        0,
+        "{what} while holding the AIO lock"
+    );
+}
+
+fn lock<T>(m: &StdMutex<T>) -> StdGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes the calling thread's next interruptible wait return `Interrupted`,
+/// as if a signal had been caught.
+pub fn interrupt_next_wait() {
+    INTERRUPT_NEXT_WAIT.with(|c| c.set(true));
+}
+
+/// The fake's lock: a flag under a std mutex.
+pub struct FakeMutex {
+    locked: StdMutex<bool>,
+    cv: StdCondvar,
+}
+
+// SAFETY: `lock` returns only after changing `locked` from false to true
+// under the std mutex, and only `unlock` sets it back: mutual exclusion.
+unsafe impl RawMutex for FakeMutex {
+    fn new() -> Self {
+        FakeMutex {
+            locked: StdMutex::new(false),
+            cv: StdCondvar::new(),
+        }
+    }
+    fn lock(&self) {
+        let mut g = lock(&self.locked);
+        while *g {
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        *g = true;
+        AIO_LOCKS_HELD.with(|c| c.set(c.get() + 1));
+    }
+    unsafe fn unlock(&self) {
+        AIO_LOCKS_HELD.with(|c| c.set(c.get() - 1));
+        *lock(&self.locked) = false;
+        self.cv.notify_one();
+    }
+}
+
+/// The fake's condition variable: a wakeup counter under a std mutex.
+pub struct FakeCondVar {
+    seq: StdMutex<u64>,
+    cv: StdCondvar,
+}
+
+// SAFETY: the waiter reads `seq` under its std mutex before releasing the
+// AIO lock, and signallers bump `seq` under the same std mutex, so a wakeup
+// sent after the AIO lock is released is never lost; `wait` re-takes the AIO
+// lock before returning.
+unsafe impl RawCondVar<FakeMutex> for FakeCondVar {
+    fn new() -> Self {
+        FakeCondVar {
+            seq: StdMutex::new(0),
+            cv: StdCondvar::new(),
+        }
+    }
+    unsafe fn wait(&self, m: &FakeMutex, how: Sleep) -> Wakeup {
+        let timeout = match how {
+            Sleep::Uninterruptible => None,
+            Sleep::Interruptible { timeout_ns } => {
+                if INTERRUPT_NEXT_WAIT.with(|c| c.replace(false)) {
+                    return Wakeup::Interrupted;
+                }
+                timeout_ns
+            }
+        };
+        let deadline = timeout.map(|ns| Instant::now() + Duration::from_nanos(ns));
+        let mut seq = lock(&self.seq);
+        let start = *seq;
+        // SAFETY: the caller holds `m` (this function's contract).
+        unsafe { m.unlock() };
+        let result = loop {
+            if *seq != start {
+                break Wakeup::Woken;
+            }
+            match deadline {
+                None => seq = self.cv.wait(seq).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break Wakeup::TimedOut;
+                    }
+                    seq = self
+                        .cv
+                        .wait_timeout(seq, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        };
+        drop(seq);
+        m.lock();
+        result
+    }
+    fn signal(&self) {
+        *lock(&self.seq) += 1;
+        self.cv.notify_one();
+    }
+    fn broadcast(&self) {
+        *lock(&self.seq) += 1;
+        self.cv.notify_all();
+    }
+}
+
+/// How a fake file behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Positioned I/O on a byte vector.
+    Regular,
+    /// A pipe: reads consume from the front and wait for data.
+    Stream,
+}
+
+/// A fake open file.
+pub struct FileObj {
+    kind: Kind,
+    readable: bool,
+    writable: bool,
+    append: bool,
+    state: StdMutex<FileState>,
+    cv: StdCondvar,
+    refs: AtomicUsize,
+}
+
+#[derive(Default)]
+struct FileState {
+    data: Vec<u8>,
+    /// I/O waits while the gate is closed.
+    gate_closed: bool,
+    /// A stream read returns 0 instead of waiting.
+    eof: bool,
+    /// I/O calls started (for tests that need a job to be running).
+    started: usize,
+    syncs: Vec<SyncKind>,
+    /// Fails the next I/O with this errno.
+    fail_next: Option<Errno>,
+}
+
+/// The test's own reference to a fake file.
+pub struct Handle(Arc<FileObj>);
+
+impl Handle {
+    /// Feeds a stream (a pipe write).
+    pub fn feed(&self, bytes: &[u8]) {
+        lock(&self.0.state).data.extend_from_slice(bytes);
+        self.0.cv.notify_all();
+    }
+
+    /// Opens or closes the gate; I/O waits while it is closed.
+    pub fn gate(&self, closed: bool) {
+        lock(&self.0.state).gate_closed = closed;
+        self.0.cv.notify_all();
+    }
+
+    /// The contents.
+    pub fn contents(&self) -> Vec<u8> {
+        lock(&self.0.state).data.clone()
+    }
+
+    /// References held by jobs.
+    pub fn refs(&self) -> usize {
+        self.0.refs.load(SeqCst)
+    }
+}
+
+/// The job's reference to a fake file.
+pub struct FileRef(Arc<FileObj>);
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        assert_unlocked("file release");
+        self.0.refs.fetch_sub(1, SeqCst);
+    }
+}
+
+struct Shared {
+    base: usize,
+    mem: StdMutex<Vec<u8>>,
+    brk: AtomicUsize,
+    fds: StdMutex<BTreeMap<i32, Arc<FileObj>>>,
+    notes: StdMutex<Vec<Notify>>,
+    notes_cv: StdCondvar,
+    fail_spawn: AtomicBool,
+    spawned: AtomicUsize,
+    epoch: Instant,
+}
+
+/// The fake OS handle (cheap to clone; clones share the same "process").
+#[derive(Clone)]
+pub struct FakeOs(Arc<Shared>);
+
+impl Default for FakeOs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const MEM_BASE: usize = 0x10_0000;
+const MEM_SIZE: usize = 4 << 20;
+
+impl FakeOs {
+    /// An empty process with 4 MiB of user memory.
+    pub fn new() -> Self {
+        FakeOs(Arc::new(Shared {
+            base: MEM_BASE,
+            mem: StdMutex::new(std::vec![0; MEM_SIZE]),
+            brk: AtomicUsize::new(0),
+            fds: StdMutex::new(BTreeMap::new()),
+            notes: StdMutex::new(Vec::new()),
+            notes_cv: StdCondvar::new(),
+            fail_spawn: AtomicBool::new(false),
+            spawned: AtomicUsize::new(0),
+            epoch: Instant::now(),
+        }))
+    }
+
+    /// Allocates zeroed user memory (16-aligned) and returns its address.
+    pub fn alloc(&self, len: usize) -> usize {
+        let len = (len + 15) & !15;
+        let off = self.0.brk.fetch_add(len, SeqCst);
+        assert!(off + len <= MEM_SIZE, "fake user memory exhausted");
+        self.0.base + off
+    }
+
+    fn range(&self, addr: usize, len: usize) -> Result<std::ops::Range<usize>, Errno> {
+        let off = addr.checked_sub(self.0.base).ok_or(Errno::EFAULT)?;
+        let end = off.checked_add(len).ok_or(Errno::EFAULT)?;
+        if end > MEM_SIZE {
+            return Err(Errno::EFAULT);
+        }
+        Ok(off..end)
+    }
+
+    /// Reads user memory (test side: no lock assertion).
+    pub fn peek(&self, addr: usize, len: usize) -> Vec<u8> {
+        let r = self.range(addr, len).expect("peek out of range");
+        lock(&self.0.mem)[r].to_vec()
+    }
+
+    /// Writes user memory (test side).
+    pub fn poke(&self, addr: usize, bytes: &[u8]) {
+        let r = self.range(addr, bytes.len()).expect("poke out of range");
+        lock(&self.0.mem)[r].copy_from_slice(bytes);
+    }
+
+    fn copyin(&self, addr: usize, out: &mut [u8]) -> Result<(), Errno> {
+        assert_unlocked("copyin");
+        let r = self.range(addr, out.len())?;
+        out.copy_from_slice(&lock(&self.0.mem)[r]);
+        Ok(())
+    }
+
+    fn copyout(&self, addr: usize, bytes: &[u8]) -> Result<(), Errno> {
+        assert_unlocked("copyout");
+        let r = self.range(addr, bytes.len())?;
+        lock(&self.0.mem)[r].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Builds a NetBSD aiocb in user memory and returns its address.
+    pub fn aiocb(&self, fd: i32, opcode: i32, buf: usize, nbytes: usize, offset: i64) -> UserPtr<Aiocb> {
+        let a = self.alloc(L::SIZE);
+        self.set_aiocb(UserPtr::new(a), fd, opcode, buf, nbytes, offset);
+        UserPtr::new(a)
+    }
+
+    /// Rewrites the user-set fields of an aiocb.
+    pub fn set_aiocb(&self, p: UserPtr<Aiocb>, fd: i32, opcode: i32, buf: usize, nbytes: usize, offset: i64) {
+        let a = p.addr();
+        self.poke(a + L::OFFSET, &offset.to_ne_bytes());
+        self.poke(a + L::BUF, &(buf as u64).to_ne_bytes());
+        self.poke(a + L::NBYTES, &(nbytes as u64).to_ne_bytes());
+        self.poke(a + L::FILDES, &fd.to_ne_bytes());
+        self.poke(a + L::LIO_OPCODE, &opcode.to_ne_bytes());
+    }
+
+    /// Sets an aiocb's `aio_reqprio`.
+    pub fn set_reqprio(&self, p: UserPtr<Aiocb>, prio: i32) {
+        self.poke(p.addr() + L::REQPRIO, &prio.to_ne_bytes());
+    }
+
+    /// Sets an aiocb's sigevent (NetBSD numbering).
+    pub fn set_sigevent(&self, p: UserPtr<Aiocb>, notify: i32, signo: i32, value: usize) {
+        self.write_sigevent(p.addr() + L::SIGEVENT, notify, signo, value);
+    }
+
+    /// Writes a `struct sigevent` at `addr`.
+    pub fn write_sigevent(&self, addr: usize, notify: i32, signo: i32, value: usize) {
+        self.poke(addr + L::SIGEV_NOTIFY, &notify.to_ne_bytes());
+        self.poke(addr + L::SIGEV_SIGNO, &signo.to_ne_bytes());
+        self.poke(addr + L::SIGEV_VALUE, &(value as u64).to_ne_bytes());
+    }
+
+    /// The kernel-private fields of an aiocb: (`_state`, `_errno`, `_retval`).
+    pub fn private(&self, p: UserPtr<Aiocb>) -> (i32, i32, i64) {
+        let b = self.peek(p.addr(), L::SIZE);
+        (
+            i32::from_ne_bytes(b[L::STATE..L::STATE + 4].try_into().unwrap()),
+            i32::from_ne_bytes(b[L::ERRNO..L::ERRNO + 4].try_into().unwrap()),
+            i64::from_ne_bytes(b[L::RETVAL..L::RETVAL + 8].try_into().unwrap()),
+        )
+    }
+
+    /// Writes an array of aiocb pointers and returns its address.
+    pub fn ptr_array(&self, ptrs: &[UserPtr<Aiocb>]) -> UserPtr<UserPtr<Aiocb>> {
+        let a = self.alloc(ptrs.len() * 8);
+        for (i, p) in ptrs.iter().enumerate() {
+            self.poke(a + 8 * i, &(p.addr() as u64).to_ne_bytes());
+        }
+        UserPtr::new(a)
+    }
+
+    /// Writes a `struct timespec` and returns its address.
+    pub fn timespec(&self, sec: i64, nsec: i64) -> UserPtr<Timespec> {
+        let a = self.alloc(16);
+        self.poke(a, &sec.to_ne_bytes());
+        self.poke(a + 8, &nsec.to_ne_bytes());
+        UserPtr::new(a)
+    }
+
+    /// Opens a file and returns its descriptor.
+    pub fn open(&self, kind: Kind, readable: bool, writable: bool, append: bool, data: &[u8]) -> i32 {
+        let f = Arc::new(FileObj {
+            kind,
+            readable,
+            writable,
+            append,
+            state: StdMutex::new(FileState {
+                data: data.to_vec(),
+                ..FileState::default()
+            }),
+            cv: StdCondvar::new(),
+            refs: AtomicUsize::new(0),
+        });
+        let mut fds = lock(&self.0.fds);
+        let fd = (3..).find(|n| !fds.contains_key(n)).unwrap();
+        fds.insert(fd, f);
+        fd
+    }
+
+    /// Closes a descriptor (jobs keep their own references).
+    pub fn close(&self, fd: i32) {
+        lock(&self.0.fds).remove(&fd);
+    }
+
+    fn file(&self, fd: i32) -> Arc<FileObj> {
+        lock(&self.0.fds).get(&fd).cloned().expect("no such fd")
+    }
+
+    /// A file's contents.
+    pub fn contents(&self, fd: i32) -> Vec<u8> {
+        lock(&self.file(fd).state).data.clone()
+    }
+
+    /// The open file behind `fd`, usable after `fd` is closed.
+    pub fn handle(&self, fd: i32) -> Handle {
+        Handle(self.file(fd))
+    }
+
+    /// Feeds a stream (a pipe write).
+    pub fn feed(&self, fd: i32, bytes: &[u8]) {
+        self.handle(fd).feed(bytes)
+    }
+
+    /// Opens or closes a file's gate; I/O waits while it is closed.
+    pub fn gate(&self, fd: i32, closed: bool) {
+        self.handle(fd).gate(closed)
+    }
+
+    /// Makes the file's next I/O fail with `e`.
+    pub fn fail_next(&self, fd: i32, e: Errno) {
+        lock(&self.file(fd).state).fail_next = Some(e);
+    }
+
+    /// Waits until `n` I/O calls have started on the file.
+    pub fn wait_started(&self, fd: i32, n: usize) {
+        let f = self.file(fd);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut s = lock(&f.state);
+        while s.started < n {
+            assert!(Instant::now() < deadline, "I/O did not start");
+            s = f.cv.wait_timeout(s, Duration::from_millis(10)).unwrap().0;
+        }
+    }
+
+    /// The syncs performed on a file.
+    pub fn syncs(&self, fd: i32) -> Vec<SyncKind> {
+        lock(&self.file(fd).state).syncs.clone()
+    }
+
+    /// References held on a file by jobs.
+    pub fn refs(&self, fd: i32) -> usize {
+        self.file(fd).refs.load(SeqCst)
+    }
+
+    /// Notifications delivered so far.
+    pub fn notes(&self) -> Vec<Notify> {
+        lock(&self.0.notes).clone()
+    }
+
+    /// Waits until at least `n` notifications have been delivered.
+    pub fn wait_notes(&self, n: usize) -> Vec<Notify> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut g = lock(&self.0.notes);
+        while g.len() < n {
+            assert!(Instant::now() < deadline, "notification missing");
+            g = self.0.notes_cv.wait_timeout(g, Duration::from_millis(10)).unwrap().0;
+        }
+        g.clone()
+    }
+
+    /// Makes worker creation fail.
+    pub fn fail_spawn(&self, fail: bool) {
+        self.0.fail_spawn.store(fail, SeqCst);
+    }
+
+    /// Workers started so far.
+    pub fn spawned(&self) -> usize {
+        self.0.spawned.load(SeqCst)
+    }
+
+    /// Starts an I/O call: counts it, waits at the gate, fails it if asked.
+    fn enter(obj: &FileObj) -> Result<StdGuard<'_, FileState>, Errno> {
+        assert_unlocked("file I/O");
+        let mut s = lock(&obj.state);
+        s.started += 1;
+        obj.cv.notify_all();
+        while s.gate_closed {
+            s = obj.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        match s.fail_next.take() {
+            Some(e) => Err(e),
+            None => Ok(s),
+        }
+    }
+
+    fn io(&self, f: &FileRef, buf: usize, len: usize, off: Option<i64>, write: bool) -> Result<usize, Errno> {
+        let obj = &f.0;
+        let mut s = Self::enter(obj)?;
+        if write {
+            let mut tmp = std::vec![0; len];
+            self.copyin(buf, &mut tmp)?;
+            match (obj.kind, off) {
+                (Kind::Regular, Some(o)) => {
+                    let o = o as usize;
+                    if s.data.len() < o + len {
+                        s.data.resize(o + len, 0);
+                    }
+                    s.data[o..o + len].copy_from_slice(&tmp);
+                }
+                _ => s.data.extend_from_slice(&tmp),
+            }
+            obj.cv.notify_all();
+            Ok(len)
+        } else {
+            let bytes: Vec<u8> = match (obj.kind, off) {
+                (Kind::Regular, Some(o)) => {
+                    let o = (o as usize).min(s.data.len());
+                    let end = (o + len).min(s.data.len());
+                    s.data[o..end].to_vec()
+                }
+                _ => {
+                    while s.data.is_empty() && !s.eof && len > 0 {
+                        s = obj.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+                    }
+                    let n = len.min(s.data.len());
+                    s.data.drain(..n).collect()
+                }
+            };
+            drop(s);
+            self.copyout(buf, &bytes)?;
+            Ok(bytes.len())
+        }
+    }
+}
+
+fn rd_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_ne_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn rd_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_ne_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+fn decode_sigevent(b: &[u8]) -> SigeventReq {
+    SigeventReq {
+        notify: rd_i32(b, L::SIGEV_NOTIFY),
+        signo: rd_i32(b, L::SIGEV_SIGNO),
+        value: rd_u64(b, L::SIGEV_VALUE) as usize,
+        function: rd_u64(b, L::SIGEV_FUNCTION) as usize,
+        attributes: rd_u64(b, L::SIGEV_ATTRIBUTES) as usize,
+    }
+}
+
+impl Os for FakeOs {
+    type Mutex = FakeMutex;
+    type CondVar = FakeCondVar;
+    type File = FileRef;
+
+    fn getfile(&self, fd: i32) -> Result<(FileRef, FileInfo), Errno> {
+        let f = lock(&self.0.fds).get(&fd).cloned().ok_or(Errno::EBADF)?;
+        f.refs.fetch_add(1, SeqCst);
+        let info = FileInfo {
+            readable: f.readable,
+            writable: f.writable,
+            append: f.append,
+            seekable: f.kind == Kind::Regular,
+            key: Arc::as_ptr(&f) as usize,
+        };
+        Ok((FileRef(f), info))
+    }
+
+    fn fd_is_open(&self, fd: i32) -> bool {
+        lock(&self.0.fds).contains_key(&fd)
+    }
+
+    fn read(&self, f: &FileRef, buf: usize, len: usize, off: Option<i64>) -> Result<usize, Errno> {
+        self.io(f, buf, len, off, false)
+    }
+
+    fn write(&self, f: &FileRef, buf: usize, len: usize, off: Option<i64>) -> Result<usize, Errno> {
+        self.io(f, buf, len, off, true)
+    }
+
+    fn fsync(&self, f: &FileRef, kind: SyncKind) -> Result<(), Errno> {
+        Self::enter(&f.0)?.syncs.push(kind);
+        Ok(())
+    }
+
+    fn spawn_worker(&self, body: Box<dyn FnOnce() + Send + 'static>) -> Result<(), Errno> {
+        assert_unlocked("worker creation");
+        if self.0.fail_spawn.load(SeqCst) {
+            return Err(Errno::EAGAIN);
+        }
+        self.0.spawned.fetch_add(1, SeqCst);
+        std::thread::Builder::new()
+            .name("aio-worker".into())
+            .spawn(body)
+            .map(|_| ())
+            .map_err(|_| Errno::EAGAIN)
+    }
+
+    fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
+        let mut b = [0u8; L::SIZE];
+        self.copyin(p.addr(), &mut b)?;
+        Ok(AiocbReq {
+            fildes: rd_i32(&b, L::FILDES),
+            opcode: rd_i32(&b, L::LIO_OPCODE),
+            reqprio: rd_i32(&b, L::REQPRIO),
+            buf: rd_u64(&b, L::BUF) as usize,
+            nbytes: rd_u64(&b, L::NBYTES) as usize,
+            offset: rd_u64(&b, L::OFFSET) as i64,
+            sigevent: decode_sigevent(&b[L::SIGEVENT..L::SIGEVENT + L::SIGEV_SIZE]),
+        })
+    }
+
+    fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
+        let mut b = [0u8; L::SIGEV_SIZE];
+        self.copyin(p.addr(), &mut b)?;
+        Ok(decode_sigevent(&b))
+    }
+
+    fn copyin_aiocb_list(&self, p: UserPtr<UserPtr<Aiocb>>, n: usize, out: &mut Vec<UserPtr<Aiocb>>) -> Result<(), Errno> {
+        let mut b = std::vec![0u8; n * 8];
+        self.copyin(p.addr(), &mut b)?;
+        out.extend((0..n).map(|i| UserPtr::new(rd_u64(&b, 8 * i) as usize)));
+        Ok(())
+    }
+
+    fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
+        let mut b = [0u8; 16];
+        self.copyin(p.addr(), &mut b)?;
+        Ok(TimespecReq {
+            sec: rd_u64(&b, 0) as i64,
+            nsec: rd_u64(&b, 8) as i64,
+        })
+    }
+
+    fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
+        let mut b = [0u8; 4];
+        self.copyin(p.addr() + L::STATE, &mut b)?;
+        Ok(i32::from_ne_bytes(b))
+    }
+
+    fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
+        self.copyout(p.addr() + L::STATE, &state.to_ne_bytes())
+    }
+
+    fn copyin_result(&self, p: UserPtr<Aiocb>) -> Result<(Option<Errno>, isize), Errno> {
+        let mut b = [0u8; 12];
+        self.copyin(p.addr() + L::ERRNO, &mut b)?;
+        let e = rd_i32(&b, 0);
+        Ok(((e != 0).then(|| Errno::new(e)), rd_u64(&b, 4) as i64 as isize))
+    }
+
+    fn copyout_result(&self, p: UserPtr<Aiocb>, error: Option<Errno>, retval: isize) -> Result<(), Errno> {
+        let mut b = [0u8; 12];
+        b[..4].copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
+        b[4..].copy_from_slice(&(retval as i64).to_ne_bytes());
+        self.copyout(p.addr() + L::ERRNO, &b)
+    }
+
+    fn valid_signal(&self, signo: i32) -> bool {
+        (1..NSIG).contains(&signo)
+    }
+
+    fn sigev_thread(&self) -> bool {
+        false
+    }
+
+    fn notify(&self, n: &Notify) {
+        assert_unlocked("notification");
+        if *n != Notify::None {
+            lock(&self.0.notes).push(*n);
+            self.0.notes_cv.notify_all();
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.0.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+/// A process of the fake OS, as the syscall layer sees it.
+pub struct FakeHost {
+    /// The process's services.
+    pub os: FakeOs,
+    /// Its own limits, so tests do not disturb each other.
+    pub sys: &'static System,
+    aio: StdMutex<Option<Arc<AioProc<FakeOs>>>>,
+}
+
+impl Default for FakeHost {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeHost {
+    /// A fresh process with default limits.
+    pub fn new() -> Self {
+        Self::with_sys(Box::leak(Box::new(System::new())))
+    }
+
+    /// A fresh process sharing `sys` with others.
+    pub fn with_sys(sys: &'static System) -> Self {
+        FakeHost {
+            os: FakeOs::new(),
+            sys,
+            aio: StdMutex::new(None),
+        }
+    }
+
+    /// Runs process exit, as NetBSD's exit hook would.
+    pub fn exit(&self) {
+        let a = lock(&self.aio).take();
+        if let Some(a) = a {
+            a.exit();
+        }
+    }
+
+    /// Clears an aiocb's private state as if never submitted.
+    pub fn forget(&self, p: UserPtr<Aiocb>) {
+        self.os.poke(p.addr() + L::STATE, &JOB_NONE.to_ne_bytes());
+    }
+}
+
+impl ProcHost for FakeHost {
+    type Os = FakeOs;
+    fn os(&self) -> FakeOs {
+        self.os.clone()
+    }
+    fn sys(&self) -> &'static System {
+        self.sys
+    }
+    fn aio(&self) -> Option<Arc<AioProc<FakeOs>>> {
+        lock(&self.aio).clone()
+    }
+    fn aio_create(&self) -> Result<Arc<AioProc<FakeOs>>, Errno> {
+        let mut g = lock(&self.aio);
+        Ok(g.get_or_insert_with(|| AioProc::new(self.os.clone(), self.sys)).clone())
+    }
+}
