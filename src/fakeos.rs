@@ -9,13 +9,13 @@
 //! Tests can hold a file's I/O at a gate to keep a job running or queued for
 //! as long as they need.
 
+use std::boxed::Box;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar as StdCondvar, Mutex as StdMutex, MutexGuard as StdGuard};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
-use std::boxed::Box;
 
 use crate::abi::netbsd_aiocb as L;
 use crate::abi::{JOB_NONE, NSIG};
@@ -298,14 +298,29 @@ impl FakeOs {
     }
 
     /// Builds a NetBSD aiocb in user memory and returns its address.
-    pub fn aiocb(&self, fd: i32, opcode: i32, buf: usize, nbytes: usize, offset: i64) -> UserPtr<Aiocb> {
+    pub fn aiocb(
+        &self,
+        fd: i32,
+        opcode: i32,
+        buf: usize,
+        nbytes: usize,
+        offset: i64,
+    ) -> UserPtr<Aiocb> {
         let a = self.alloc(L::SIZE);
         self.set_aiocb(UserPtr::new(a), fd, opcode, buf, nbytes, offset);
         UserPtr::new(a)
     }
 
     /// Rewrites the user-set fields of an aiocb.
-    pub fn set_aiocb(&self, p: UserPtr<Aiocb>, fd: i32, opcode: i32, buf: usize, nbytes: usize, offset: i64) {
+    pub fn set_aiocb(
+        &self,
+        p: UserPtr<Aiocb>,
+        fd: i32,
+        opcode: i32,
+        buf: usize,
+        nbytes: usize,
+        offset: i64,
+    ) {
         let a = p.addr();
         self.poke(a + L::OFFSET, &offset.to_ne_bytes());
         self.poke(a + L::BUF, &(buf as u64).to_ne_bytes());
@@ -359,7 +374,14 @@ impl FakeOs {
     }
 
     /// Opens a file and returns its descriptor.
-    pub fn open(&self, kind: Kind, readable: bool, writable: bool, append: bool, data: &[u8]) -> i32 {
+    pub fn open(
+        &self,
+        kind: Kind,
+        readable: bool,
+        writable: bool,
+        append: bool,
+        data: &[u8],
+    ) -> i32 {
         let f = Arc::new(FileObj {
             kind,
             readable,
@@ -444,7 +466,12 @@ impl FakeOs {
         let mut g = lock(&self.0.notes);
         while g.len() < n {
             assert!(Instant::now() < deadline, "notification missing");
-            g = self.0.notes_cv.wait_timeout(g, Duration::from_millis(10)).unwrap().0;
+            g = self
+                .0
+                .notes_cv
+                .wait_timeout(g, Duration::from_millis(10))
+                .unwrap()
+                .0;
         }
         g.clone()
     }
@@ -474,7 +501,14 @@ impl FakeOs {
         }
     }
 
-    fn io(&self, f: &FileRef, buf: usize, len: usize, off: Option<i64>, write: bool) -> Result<usize, Errno> {
+    fn io(
+        &self,
+        f: &FileRef,
+        buf: usize,
+        len: usize,
+        off: Option<i64>,
+        write: bool,
+    ) -> Result<usize, Errno> {
         let obj = &f.0;
         let mut s = Self::enter(obj)?;
         if write {
@@ -599,7 +633,12 @@ impl Os for FakeOs {
         Ok(decode_sigevent(&b))
     }
 
-    fn copyin_aiocb_list(&self, p: UserPtr<UserPtr<Aiocb>>, n: usize, out: &mut Vec<UserPtr<Aiocb>>) -> Result<(), Errno> {
+    fn copyin_aiocb_list(
+        &self,
+        p: UserPtr<UserPtr<Aiocb>>,
+        n: usize,
+        out: &mut Vec<UserPtr<Aiocb>>,
+    ) -> Result<(), Errno> {
         let mut b = std::vec![0u8; n * 8];
         self.copyin(p.addr(), &mut b)?;
         out.extend((0..n).map(|i| UserPtr::new(rd_u64(&b, 8 * i) as usize)));
@@ -629,10 +668,18 @@ impl Os for FakeOs {
         let mut b = [0u8; 12];
         self.copyin(p.addr() + L::ERRNO, &mut b)?;
         let e = rd_i32(&b, 0);
-        Ok(((e != 0).then(|| Errno::new(e)), rd_u64(&b, 4) as i64 as isize))
+        Ok((
+            (e != 0).then(|| Errno::new(e)),
+            rd_u64(&b, 4) as i64 as isize,
+        ))
     }
 
-    fn copyout_result(&self, p: UserPtr<Aiocb>, error: Option<Errno>, retval: isize) -> Result<(), Errno> {
+    fn copyout_result(
+        &self,
+        p: UserPtr<Aiocb>,
+        error: Option<Errno>,
+        retval: isize,
+    ) -> Result<(), Errno> {
         let mut b = [0u8; 12];
         b[..4].copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
         b[4..].copy_from_slice(&(retval as i64).to_ne_bytes());
@@ -717,6 +764,9 @@ impl ProcHost for FakeHost {
     }
     fn aio_create(&self) -> Result<Arc<AioProc<FakeOs>>, Errno> {
         let mut g = lock(&self.aio);
-        Ok(g.get_or_insert_with(|| AioProc::new(self.os.clone(), self.sys)).clone())
+        Ok(
+            g.get_or_insert_with(|| AioProc::new(self.os.clone(), self.sys))
+                .clone(),
+        )
     }
 }

@@ -251,12 +251,22 @@ pub trait Os: Send + Sync + Sized + 'static {
     /// Whether `fd` is an open descriptor (for `aio_cancel`'s `EBADF`).
     fn fd_is_open(&self, fd: i32) -> bool;
     /// Reads up to `len` bytes at `off` (`None`: a stream) into user memory.
-    fn read(&self, f: &Self::File, buf: usize, len: usize, off: Option<i64>)
-        -> Result<usize, Errno>;
+    fn read(
+        &self,
+        f: &Self::File,
+        buf: usize,
+        len: usize,
+        off: Option<i64>,
+    ) -> Result<usize, Errno>;
     /// Writes up to `len` bytes from user memory at `off` (`None`: a stream
     /// or an append-mode file).
-    fn write(&self, f: &Self::File, buf: usize, len: usize, off: Option<i64>)
-        -> Result<usize, Errno>;
+    fn write(
+        &self,
+        f: &Self::File,
+        buf: usize,
+        len: usize,
+        off: Option<i64>,
+    ) -> Result<usize, Errno>;
     /// Flushes the file to stable storage.
     fn fsync(&self, f: &Self::File, kind: SyncKind) -> Result<(), Errno>;
 
@@ -285,8 +295,12 @@ pub trait Os: Send + Sync + Sized + 'static {
     /// Reads the kernel-private `_errno` (`None` for 0) and `_retval`.
     fn copyin_result(&self, p: UserPtr<Aiocb>) -> Result<(Option<Errno>, isize), Errno>;
     /// Writes the kernel-private `_errno` (`None` for 0) and `_retval`.
-    fn copyout_result(&self, p: UserPtr<Aiocb>, error: Option<Errno>, retval: isize)
-        -> Result<(), Errno>;
+    fn copyout_result(
+        &self,
+        p: UserPtr<Aiocb>,
+        error: Option<Errno>,
+        retval: isize,
+    ) -> Result<(), Errno>;
 
     /// Whether `signo` is a signal a sigevent may name.
     fn valid_signal(&self, signo: i32) -> bool;

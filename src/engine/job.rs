@@ -251,7 +251,11 @@ mod tests {
         let allowed = [
             (Reserved { cancel: false }, Enqueue, Queued),
             (Reserved { cancel: true }, Enqueue, Finishing),
-            (Reserved { cancel: false }, Cancel, Reserved { cancel: true }),
+            (
+                Reserved { cancel: false },
+                Cancel,
+                Reserved { cancel: true },
+            ),
             (Reserved { cancel: true }, Cancel, Reserved { cancel: true }),
             (Queued, Pick, Running),
             (Queued, Cancel, Finishing),

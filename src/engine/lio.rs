@@ -158,7 +158,9 @@ impl<O: Os> AioProc<O> {
                 return if failed { Err(Errno::EIO) } else { Ok(0) };
             }
             g.waiters += 1;
-            let w = self.done.wait(&mut g, Sleep::Interruptible { timeout_ns: None });
+            let w = self
+                .done
+                .wait(&mut g, Sleep::Interruptible { timeout_ns: None });
             g.waiters -= 1;
             if w == Wakeup::Interrupted {
                 // The jobs go on; the last one to finish removes the list.

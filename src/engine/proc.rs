@@ -312,13 +312,7 @@ impl<O: Os> AioProc<O> {
     /// (their buffers are still mapped), then stop every worker.  On return
     /// no worker touches the process any more and no job is left.
     pub fn exit(&self) {
-        let mut batch = Vec::new();
-        {
-            let mut g = self.state.lock();
-            g.exiting = true;
-            Self::cancel_where(&mut g, &mut batch, .., |_| true);
-        }
-        self.retire(&mut batch, true);
+        self.exit_cancel();
         let mut g = self.state.lock();
         g.waiters += 1;
         while !g.jobs.is_empty() || g.workers > 0 {
@@ -327,6 +321,19 @@ impl<O: Os> AioProc<O> {
         }
         g.waiters -= 1;
         self.sys.proc_gone();
+    }
+
+    /// The first half of [`exit`](Self::exit): refuse new jobs and cancel
+    /// every job that has not started, without notifications.  A host whose
+    /// workers die with the process (Linux userspace) stops here.
+    pub fn exit_cancel(&self) {
+        let mut batch = Vec::new();
+        {
+            let mut g = self.state.lock();
+            g.exiting = true;
+            Self::cancel_where(&mut g, &mut batch, .., |_| true);
+        }
+        self.retire(&mut batch, true);
     }
 
     /// Step 1 of cancellation, under the lock: every job selected by `pick`
@@ -371,4 +378,3 @@ impl<O: Os> AioProc<O> {
         (canceled, notcanceled)
     }
 }
-

@@ -15,7 +15,10 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{fence, Ordering};
 
-use crate::abi::{AIO_PRIO_DELTA_MAX, JOB_DONE, JOB_NONE, JOB_WIP, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD, SSIZE_MAX};
+use crate::abi::{
+    AIO_PRIO_DELTA_MAX, JOB_DONE, JOB_NONE, JOB_WIP, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
+    SSIZE_MAX,
+};
 use crate::errno::Errno;
 use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, SyncKind, UserPtr};
 
@@ -77,9 +80,12 @@ pub(crate) fn validate_sigevent<O: Os>(os: &O, s: &SigeventReq) -> Result<Notify
 
 impl<O: Os> AioProc<O> {
     /// Checks `req` for `op` and takes the job's own file reference.
-    pub(crate) fn prepare(&self, uaddr: UserPtr<Aiocb>, req: &AiocbReq, op: JobOp)
-        -> Result<Prepared<O>, Errno>
-    {
+    pub(crate) fn prepare(
+        &self,
+        uaddr: UserPtr<Aiocb>,
+        req: &AiocbReq,
+        op: JobOp,
+    ) -> Result<Prepared<O>, Errno> {
         let notify = validate_sigevent(&self.os, &req.sigevent)?;
         let is_io = !matches!(op, JobOp::Sync(_));
         if is_io {
@@ -173,7 +179,10 @@ impl<O: Os> AioProc<O> {
                 return Err(self.abort(addr, lio, e));
             }
         }
-        if let Err(e) = self.os.copyout_result(p.uaddr, Some(Errno::EINPROGRESS), -1) {
+        if let Err(e) = self
+            .os
+            .copyout_result(p.uaddr, Some(Errno::EINPROGRESS), -1)
+        {
             return Err(self.abort(addr, lio, e));
         }
         fence(Ordering::Release);
@@ -253,7 +262,11 @@ impl<O: Os> AioProc<O> {
     }
 
     /// Takes `n` job slots against the per-process and system limits.
-    pub(crate) fn take_slots(&self, g: &mut super::proc::Guard<'_, O>, n: usize) -> Result<(), Errno> {
+    pub(crate) fn take_slots(
+        &self,
+        g: &mut super::proc::Guard<'_, O>,
+        n: usize,
+    ) -> Result<(), Errno> {
         if g.slots + n > self.sys.listio_max() {
             return Err(Errno::EAGAIN);
         }
@@ -286,7 +299,11 @@ impl<O: Os> AioProc<O> {
 }
 
 /// `aio_error(2)`.  `proc` is `None` for a process that never queued a job.
-pub fn aio_error<O: Os>(os: &O, proc: Option<&AioProc<O>>, p: UserPtr<Aiocb>) -> Result<isize, Errno> {
+pub fn aio_error<O: Os>(
+    os: &O,
+    proc: Option<&AioProc<O>>,
+    p: UserPtr<Aiocb>,
+) -> Result<isize, Errno> {
     if proc.is_some_and(|a| a.in_flight(p)) {
         return Ok(Errno::EINPROGRESS.get() as isize);
     }
@@ -300,7 +317,11 @@ pub fn aio_error<O: Os>(os: &O, proc: Option<&AioProc<O>>, p: UserPtr<Aiocb>) ->
 
 /// `aio_return(2)`: the result, once; the aiocb then reads as never
 /// submitted.
-pub fn aio_return<O: Os>(os: &O, proc: Option<&AioProc<O>>, p: UserPtr<Aiocb>) -> Result<isize, Errno> {
+pub fn aio_return<O: Os>(
+    os: &O,
+    proc: Option<&AioProc<O>>,
+    p: UserPtr<Aiocb>,
+) -> Result<isize, Errno> {
     if proc.is_some_and(|a| a.in_flight(p)) {
         return Err(Errno::EINVAL);
     }

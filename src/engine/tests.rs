@@ -89,7 +89,11 @@ fn submission_errors() {
     let p = h.os.aiocb(fd, 0, buf, 4, -1);
     assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "negative offset");
     h.os.set_aiocb(p, fd, 0, buf, SSIZE_MAX + 1, 0);
-    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "nbytes > SSIZE_MAX");
+    assert_eq!(
+        sys_aio_read(&h, p),
+        Err(Errno::EINVAL),
+        "nbytes > SSIZE_MAX"
+    );
     h.os.set_aiocb(p, fd, 0, buf, 4, 0);
     h.os.set_reqprio(p, -1);
     assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "reqprio");
@@ -103,7 +107,11 @@ fn submission_errors() {
     h.os.set_sigevent(p, SIGEV_SIGNAL, NSIG, 0);
     assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "signo NSIG");
     h.os.set_sigevent(p, SIGEV_THREAD, 0, 0);
-    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL), "no SIGEV_THREAD in this host");
+    assert_eq!(
+        sys_aio_read(&h, p),
+        Err(Errno::EINVAL),
+        "no SIGEV_THREAD in this host"
+    );
     h.os.set_sigevent(p, SIGEV_NONE, 0, 0);
     h.os.set_aiocb(p, -1, 0, buf, 4, 0);
     assert_eq!(sys_aio_read(&h, p), Err(Errno::EBADF));
@@ -113,7 +121,11 @@ fn submission_errors() {
     assert_eq!(sys_aio_read(&h, p), Err(Errno::EBADF), "read on O_WRONLY");
     h.os.set_aiocb(p, ro, 0, buf, 4, 0);
     assert_eq!(sys_aio_write(&h, p), Err(Errno::EBADF), "write on O_RDONLY");
-    assert_eq!(sys_aio_fsync(&h, O_SYNC, p), Err(Errno::EBADF), "fsync on O_RDONLY");
+    assert_eq!(
+        sys_aio_fsync(&h, O_SYNC, p),
+        Err(Errno::EBADF),
+        "fsync on O_RDONLY"
+    );
     assert_eq!(sys_aio_fsync(&h, 0, p), Err(Errno::EINVAL), "fsync op");
     assert_eq!(sys_aio_read(&h, UserPtr::new(16)), Err(Errno::EFAULT));
     // None of the refused submissions touched the aiocb or leaked.
@@ -201,18 +213,21 @@ fn cancel_queued_running_and_done() {
     sys_aio_read(&h, p1).unwrap();
     h.os.wait_started(fd, 1); // p1 is running, held at the gate
     sys_aio_read(&h, p2).unwrap(); // p2 is queued behind it (one worker)
-    assert_eq!(sys_aio_cancel(&h, fd, p1), Ok(AIO_NOTCANCELED as isize));
-    assert_eq!(sys_aio_cancel(&h, fd, p2), Ok(AIO_CANCELED as isize));
+    assert_eq!(sys_aio_cancel(&h, fd, p1), Ok(AIO_NOTCANCELED));
+    assert_eq!(sys_aio_cancel(&h, fd, p2), Ok(AIO_CANCELED));
     assert_eq!(sys_aio_error(&h, p2), Ok(Errno::ECANCELED.get() as isize));
     assert_eq!(sys_aio_return(&h, p2), Ok(-1));
     // The cancelled job's notification is still delivered.
     assert_eq!(
         h.os.wait_notes(1),
-        vec![Notify::Signal { signo: 30, value: 0xbeef }]
+        vec![Notify::Signal {
+            signo: 30,
+            value: 0xbeef
+        }]
     );
     h.os.gate(fd, false);
     assert_eq!(wait_done(&h, p1), 0);
-    assert_eq!(sys_aio_cancel(&h, fd, p1), Ok(AIO_ALLDONE as isize));
+    assert_eq!(sys_aio_cancel(&h, fd, p1), Ok(AIO_ALLDONE));
     assert_eq!(h.os.refs(fd), 0);
     assert_eq!(h.sys.jobs(), 0);
 }
@@ -225,7 +240,10 @@ fn cancel_argument_errors() {
     assert_eq!(sys_aio_cancel(&h, 77, p), Err(Errno::EBADF));
     let other = regular(&h, b"y");
     assert_eq!(sys_aio_cancel(&h, other, p), Err(Errno::EINVAL));
-    assert_eq!(sys_aio_cancel(&h, fd, UserPtr::null()), Ok(AIO_ALLDONE as isize));
+    assert_eq!(
+        sys_aio_cancel(&h, fd, UserPtr::null()),
+        Ok(AIO_ALLDONE)
+    );
 }
 
 #[test]
@@ -248,11 +266,17 @@ fn cancel_all_on_a_descriptor() {
     sys_aio_read(&h, on_b).unwrap();
     // One of a's jobs is running: the answer is AIO_NOTCANCELED, the queued
     // ones are cancelled all the same, b's job is untouched.
-    assert_eq!(sys_aio_cancel(&h, a, UserPtr::null()), Ok(AIO_NOTCANCELED as isize));
+    assert_eq!(
+        sys_aio_cancel(&h, a, UserPtr::null()),
+        Ok(AIO_NOTCANCELED)
+    );
     for p in &on_a {
         assert_eq!(sys_aio_error(&h, *p), Ok(Errno::ECANCELED.get() as isize));
     }
-    assert_eq!(sys_aio_error(&h, on_b), Ok(Errno::EINPROGRESS.get() as isize));
+    assert_eq!(
+        sys_aio_error(&h, on_b),
+        Ok(Errno::EINPROGRESS.get() as isize)
+    );
     h.os.gate(a, false);
     h.os.gate(b, false);
     assert_eq!(wait_done(&h, first), 0);
@@ -296,7 +320,10 @@ fn suspend_waits_times_out_and_is_interrupted() {
     let zero = h.os.timespec(0, 0);
     assert_eq!(sys_aio_suspend(&h, list, 2, zero), Err(Errno::EAGAIN));
     interrupt_next_wait();
-    assert_eq!(sys_aio_suspend(&h, list, 2, UserPtr::null()), Err(Errno::EINTR));
+    assert_eq!(
+        sys_aio_suspend(&h, list, 2, UserPtr::null()),
+        Err(Errno::EINTR)
+    );
     assert_eq!(sys_aio_suspend(&h, list, 0, ts), Err(Errno::EINVAL));
     assert_eq!(sys_aio_suspend(&h, list, -1, ts), Err(Errno::EINVAL));
     assert_eq!(sys_aio_suspend(&h, list, 513, ts), Err(Errno::EINVAL));
@@ -333,7 +360,11 @@ fn lio_wait_mixed_with_nop_null_and_a_bad_entry() {
     assert_eq!(sys_aio_error(&h, r), Ok(0));
     assert_eq!(sys_aio_error(&h, w), Ok(0));
     assert_eq!(sys_aio_error(&h, bad), Ok(Errno::EBADF.get() as isize));
-    assert_eq!(sys_aio_error(&h, nop), Err(Errno::EINVAL), "LIO_NOP untouched");
+    assert_eq!(
+        sys_aio_error(&h, nop),
+        Err(Errno::EINVAL),
+        "LIO_NOP untouched"
+    );
     assert_eq!(h.os.contents(fd), b"abcdefghWXYZ");
     let ok = h.os.ptr_array(&[r, w]);
     assert_eq!(sys_lio_listio(&h, LIO_WAIT, ok, 2, UserPtr::null()), Ok(0));
@@ -351,11 +382,20 @@ fn lio_nowait_notifies_once_after_all() {
     let list = h.os.ptr_array(&ptrs);
     let sig = h.os.alloc(32);
     h.os.write_sigevent(sig, SIGEV_SIGNAL, 31, 7);
-    assert_eq!(sys_lio_listio(&h, LIO_NOWAIT, list, 4, UserPtr::new(sig)), Ok(0));
+    assert_eq!(
+        sys_lio_listio(&h, LIO_NOWAIT, list, 4, UserPtr::new(sig)),
+        Ok(0)
+    );
     std::thread::sleep(Duration::from_millis(10));
     assert!(h.os.notes().is_empty(), "list notified before its jobs ran");
     h.os.gate(fd, false);
-    assert_eq!(h.os.wait_notes(1), vec![Notify::Signal { signo: 31, value: 7 }]);
+    assert_eq!(
+        h.os.wait_notes(1),
+        vec![Notify::Signal {
+            signo: 31,
+            value: 7
+        }]
+    );
     for p in &ptrs {
         assert_eq!(wait_done(&h, *p), 0);
     }
@@ -369,12 +409,24 @@ fn lio_argument_errors_and_eagain_is_all_or_nothing() {
     let fd = regular(&h, b"abc");
     let p = h.os.aiocb(fd, LIO_READ, h.os.alloc(1), 1, 0);
     let list = h.os.ptr_array(&[p]);
-    assert_eq!(sys_lio_listio(&h, 7, list, 1, UserPtr::null()), Err(Errno::EINVAL));
-    assert_eq!(sys_lio_listio(&h, LIO_WAIT, list, -1, UserPtr::null()), Err(Errno::EINVAL));
-    assert_eq!(sys_lio_listio(&h, LIO_WAIT, list, 513, UserPtr::null()), Err(Errno::EINVAL));
+    assert_eq!(
+        sys_lio_listio(&h, 7, list, 1, UserPtr::null()),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys_lio_listio(&h, LIO_WAIT, list, -1, UserPtr::null()),
+        Err(Errno::EINVAL)
+    );
+    assert_eq!(
+        sys_lio_listio(&h, LIO_WAIT, list, 513, UserPtr::null()),
+        Err(Errno::EINVAL)
+    );
     let sig = h.os.alloc(32);
     h.os.write_sigevent(sig, 99, 0, 0);
-    assert_eq!(sys_lio_listio(&h, LIO_NOWAIT, list, 1, UserPtr::new(sig)), Err(Errno::EINVAL));
+    assert_eq!(
+        sys_lio_listio(&h, LIO_NOWAIT, list, 1, UserPtr::new(sig)),
+        Err(Errno::EINVAL)
+    );
     h.sys.set_listio_max(2).unwrap();
     h.sys.set_aio_max(2).unwrap();
     h.os.gate(fd, true);
@@ -382,8 +434,15 @@ fn lio_argument_errors_and_eagain_is_all_or_nothing() {
     sys_aio_read(&h, q).unwrap();
     let p2 = h.os.aiocb(fd, LIO_READ, h.os.alloc(1), 1, 1);
     let two = h.os.ptr_array(&[p, p2]);
-    assert_eq!(sys_lio_listio(&h, LIO_NOWAIT, two, 2, UserPtr::null()), Err(Errno::EAGAIN));
-    assert_eq!(h.os.private(p).0, JOB_NONE, "EAGAIN queued part of the list");
+    assert_eq!(
+        sys_lio_listio(&h, LIO_NOWAIT, two, 2, UserPtr::null()),
+        Err(Errno::EAGAIN)
+    );
+    assert_eq!(
+        h.os.private(p).0,
+        JOB_NONE,
+        "EAGAIN queued part of the list"
+    );
     assert_eq!(h.os.private(p2).0, JOB_NONE);
     h.os.gate(fd, false);
     assert_eq!(wait_done(&h, q), 0);

@@ -1,0 +1,317 @@
+//! The POSIX AIO C API with glibc's ABI, over the syscall layer.
+//!
+//! Each exported call translates glibc's numbering into NetBSD's, calls the
+//! `sys_aio_*` handler a NetBSD kernel would run, and reports the result the
+//! way libc does: a value, or -1 with the Linux `errno`.  A program built
+//! against glibc's `<aio.h>` uses these when linked with the library or
+//! when it is in `LD_PRELOAD`; the `*64` names are the same functions
+//! (`off_t` is 64-bit on x86-64).
+//!
+//! Process life: the AIO state is created on the first request and never
+//! freed (the process owns it until it ends).  `atexit` cancels the queued
+//! jobs; running ones die with the process's threads, which is what "the
+//! address space is gone" means here.  A forked child starts with no state.
+//!
+//! Run-time limits come from the environment at the first request:
+//! `NETBSD_AIO_MAX` (`kern.aio_max`), `NETBSD_AIO_LISTIO_MAX`
+//! (`kern.aio_listio_max`), `NETBSD_AIO_WORKERS` (workers per process).
+
+use core::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
+use std::sync::{Arc, Once};
+
+use libc::{c_int, ssize_t};
+
+use super::errno::to_linux;
+use super::os::{forget_pid, LinuxOs};
+use crate::abi;
+use crate::engine::{AioProc, System};
+use crate::errno::Errno;
+use crate::os::UserPtr;
+use crate::syscalls::{self, ProcHost};
+
+static SYS: System = System::new();
+static PROC: AtomicPtr<AioProc<LinuxOs>> = AtomicPtr::new(ptr::null_mut());
+static INIT: Once = Once::new();
+
+/// The system-wide limits of this (single-process) host.
+pub fn system() -> &'static System {
+    &SYS
+}
+
+extern "C" fn fork_child() {
+    // The parent's state (its locks possibly held by threads that do not
+    // exist here) is abandoned, not freed: the child starts with none.
+    PROC.store(ptr::null_mut(), Release);
+    forget_pid();
+}
+
+extern "C" fn at_exit() {
+    if let Some(a) = LinuxHost.aio() {
+        a.exit_cancel();
+    }
+}
+
+fn env_limit(name: &str, set: impl Fn(usize) -> Result<(), Errno>) {
+    let Ok(v) = std::env::var(name) else { return };
+    match v
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| Errno::EINVAL)
+        .and_then(&set)
+    {
+        Ok(()) => {}
+        Err(e) => std::eprintln!("netbsd-aio: ignoring {name}={v}: {e}"),
+    }
+}
+
+fn init() {
+    INIT.call_once(|| {
+        // SAFETY: both handlers are `extern "C" fn()` with static lifetime
+        // that only touch atomics (fork_child is async-signal-safe).
+        unsafe {
+            libc::pthread_atfork(None, None, Some(fork_child));
+            libc::atexit(at_exit);
+        }
+        // aio_max first: listio_max must not exceed it.
+        env_limit("NETBSD_AIO_MAX", |v| SYS.set_aio_max(v));
+        env_limit("NETBSD_AIO_LISTIO_MAX", |v| SYS.set_listio_max(v));
+        env_limit("NETBSD_AIO_WORKERS", |v| SYS.set_max_workers(v));
+    });
+}
+
+/// The calling process, as the syscall layer sees it.
+pub struct LinuxHost;
+
+impl ProcHost for LinuxHost {
+    type Os = LinuxOs;
+
+    fn os(&self) -> LinuxOs {
+        LinuxOs
+    }
+
+    fn sys(&self) -> &'static System {
+        &SYS
+    }
+
+    fn aio(&self) -> Option<Arc<AioProc<LinuxOs>>> {
+        let p = PROC.load(Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null PROC came from Arc::into_raw in aio_create, and
+        // that reference is never released (the state lives as long as the
+        // process), so the count is at least one and the object alive.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Some(Arc::from_raw(p))
+        }
+    }
+
+    fn aio_create(&self) -> Result<Arc<AioProc<LinuxOs>>, Errno> {
+        if let Some(a) = self.aio() {
+            return Ok(a);
+        }
+        init();
+        let new = AioProc::new(LinuxOs, &SYS);
+        let raw = Arc::into_raw(Arc::clone(&new)).cast_mut();
+        match PROC.compare_exchange(ptr::null_mut(), raw, AcqRel, Acquire) {
+            Ok(_) => Ok(new),
+            Err(_) => {
+                // Another thread won the race: use its state.
+                // SAFETY: `raw` came from Arc::into_raw just above and was
+                // not published.
+                drop(unsafe { Arc::from_raw(raw) });
+                new.exit();
+                self.aio().ok_or(Errno::EAGAIN)
+            }
+        }
+    }
+}
+
+fn set_errno(e: Errno) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = to_linux(e) };
+}
+
+fn int_result(r: Result<isize, Errno>) -> c_int {
+    match r {
+        Ok(v) => v as c_int,
+        Err(e) => {
+            set_errno(e);
+            -1
+        }
+    }
+}
+
+fn uptr<T, U>(p: *const T) -> UserPtr<U> {
+    UserPtr::new(p as usize)
+}
+
+/// `aio_read(3)`.
+#[no_mangle]
+pub extern "C" fn aio_read(aiocbp: *mut libc::aiocb) -> c_int {
+    int_result(syscalls::sys_aio_read(&LinuxHost, uptr(aiocbp)))
+}
+
+/// `aio_write(3)`.
+#[no_mangle]
+pub extern "C" fn aio_write(aiocbp: *mut libc::aiocb) -> c_int {
+    int_result(syscalls::sys_aio_write(&LinuxHost, uptr(aiocbp)))
+}
+
+/// `aio_fsync(3)`.
+#[no_mangle]
+pub extern "C" fn aio_fsync(op: c_int, aiocbp: *mut libc::aiocb) -> c_int {
+    // O_SYNC includes O_DSYNC's bit on Linux: test it first.
+    let op = if op == libc::O_SYNC {
+        abi::O_SYNC
+    } else if op == libc::O_DSYNC {
+        abi::O_DSYNC
+    } else {
+        0
+    };
+    int_result(syscalls::sys_aio_fsync(&LinuxHost, op, uptr(aiocbp)))
+}
+
+/// `aio_error(3)`.
+#[no_mangle]
+pub extern "C" fn aio_error(aiocbp: *const libc::aiocb) -> c_int {
+    match syscalls::sys_aio_error(&LinuxHost, uptr(aiocbp)) {
+        Ok(0) => 0,
+        Ok(v) => to_linux(Errno::new(v as i32)),
+        Err(e) => {
+            set_errno(e);
+            -1
+        }
+    }
+}
+
+/// `aio_return(3)`.
+#[no_mangle]
+pub extern "C" fn aio_return(aiocbp: *mut libc::aiocb) -> ssize_t {
+    match syscalls::sys_aio_return(&LinuxHost, uptr(aiocbp)) {
+        Ok(v) => v,
+        Err(e) => {
+            set_errno(e);
+            -1
+        }
+    }
+}
+
+/// `aio_cancel(3)`.
+#[no_mangle]
+pub extern "C" fn aio_cancel(fildes: c_int, aiocbp: *mut libc::aiocb) -> c_int {
+    match syscalls::sys_aio_cancel(&LinuxHost, fildes, uptr(aiocbp)) {
+        Ok(abi::AIO_CANCELED) => libc::AIO_CANCELED,
+        Ok(abi::AIO_NOTCANCELED) => libc::AIO_NOTCANCELED,
+        Ok(_) => libc::AIO_ALLDONE,
+        Err(e) => {
+            set_errno(e);
+            -1
+        }
+    }
+}
+
+/// `aio_suspend(3)`.
+#[no_mangle]
+pub extern "C" fn aio_suspend(
+    list: *const *const libc::aiocb,
+    nent: c_int,
+    timeout: *const libc::timespec,
+) -> c_int {
+    int_result(syscalls::sys_aio_suspend(
+        &LinuxHost,
+        uptr(list),
+        nent,
+        uptr(timeout),
+    ))
+}
+
+/// `lio_listio(3)`.
+#[no_mangle]
+pub extern "C" fn lio_listio(
+    mode: c_int,
+    list: *const *mut libc::aiocb,
+    nent: c_int,
+    sig: *mut libc::sigevent,
+) -> c_int {
+    let mode = match mode {
+        libc::LIO_WAIT => abi::LIO_WAIT,
+        libc::LIO_NOWAIT => abi::LIO_NOWAIT,
+        _ => -1,
+    };
+    int_result(syscalls::sys_lio_listio(
+        &LinuxHost,
+        mode,
+        uptr(list),
+        nent,
+        uptr(sig),
+    ))
+}
+
+/// `aio_read64(3)`: `aio_read` (64-bit `off_t` either way).
+#[no_mangle]
+pub extern "C" fn aio_read64(aiocbp: *mut libc::aiocb) -> c_int {
+    aio_read(aiocbp)
+}
+
+/// `aio_write64(3)`.
+#[no_mangle]
+pub extern "C" fn aio_write64(aiocbp: *mut libc::aiocb) -> c_int {
+    aio_write(aiocbp)
+}
+
+/// `aio_fsync64(3)`.
+#[no_mangle]
+pub extern "C" fn aio_fsync64(op: c_int, aiocbp: *mut libc::aiocb) -> c_int {
+    aio_fsync(op, aiocbp)
+}
+
+/// `aio_error64(3)`.
+#[no_mangle]
+pub extern "C" fn aio_error64(aiocbp: *const libc::aiocb) -> c_int {
+    aio_error(aiocbp)
+}
+
+/// `aio_return64(3)`.
+#[no_mangle]
+pub extern "C" fn aio_return64(aiocbp: *mut libc::aiocb) -> ssize_t {
+    aio_return(aiocbp)
+}
+
+/// `aio_cancel64(3)`.
+#[no_mangle]
+pub extern "C" fn aio_cancel64(fildes: c_int, aiocbp: *mut libc::aiocb) -> c_int {
+    aio_cancel(fildes, aiocbp)
+}
+
+/// `aio_suspend64(3)`.
+#[no_mangle]
+pub extern "C" fn aio_suspend64(
+    list: *const *const libc::aiocb,
+    nent: c_int,
+    timeout: *const libc::timespec,
+) -> c_int {
+    aio_suspend(list, nent, timeout)
+}
+
+/// `lio_listio64(3)`.
+#[no_mangle]
+pub extern "C" fn lio_listio64(
+    mode: c_int,
+    list: *const *mut libc::aiocb,
+    nent: c_int,
+    sig: *mut libc::sigevent,
+) -> c_int {
+    lio_listio(mode, list, nent, sig)
+}
+
+/// Identifies the library, so test harnesses can prove which AIO
+/// implementation answered: returns a static NUL-terminated string.
+#[no_mangle]
+pub extern "C" fn netbsd_aio_version() -> *const libc::c_char {
+    concat!("netbsd-aio ", env!("CARGO_PKG_VERSION"), "\0")
+        .as_ptr()
+        .cast()
+}

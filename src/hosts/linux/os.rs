@@ -1,0 +1,406 @@
+//! [`Os`] for Linux userspace.
+
+use std::boxed::Box;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+use std::vec::Vec;
+
+use super::abi;
+use super::errno::{self as lerrno, to_linux};
+use super::sync::{FutexCondVar, FutexMutex};
+use crate::errno::Errno;
+use crate::os::*;
+
+/// `si_code` of an AIO completion signal on Linux.
+const SI_ASYNCIO_LINUX: i32 = -4;
+
+static PID: AtomicI32 = AtomicI32::new(0);
+
+/// This process's id, cached; [`forget_pid`] clears it in a forked child.
+pub fn self_pid() -> libc::pid_t {
+    let p = PID.load(Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: getpid has no preconditions.
+    let p = unsafe { libc::getpid() };
+    PID.store(p, Relaxed);
+    p
+}
+
+/// Drops the cached pid (fork child handler).
+pub fn forget_pid() {
+    PID.store(0, Relaxed);
+}
+
+/// Copies `out.len()` bytes from this process's address `addr`.
+fn vm_read(addr: usize, out: &mut [u8]) -> Result<(), Errno> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr().cast(),
+        iov_len: out.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: out.len(),
+    };
+    // SAFETY: `local` describes `out`, which we own mutably for the call;
+    // `remote` is only an address the kernel validates (EFAULT if unmapped),
+    // never dereferenced by us.
+    let n = unsafe { libc::process_vm_readv(self_pid(), &local, 1, &remote, 1, 0) };
+    if n == out.len() as isize {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// Copies `bytes` to this process's address `addr`.
+fn vm_write(addr: usize, bytes: &[u8]) -> Result<(), Errno> {
+    let local = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: the kernel only reads through `local` (our slice, alive for
+    // the call) and validates `remote` itself.
+    let n = unsafe { libc::process_vm_writev(self_pid(), &local, 1, &remote, 1, 0) };
+    if n == bytes.len() as isize {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// Retries a system call returning -1/errno on EINTR: the workers block
+/// every signal, but a stopped-and-continued process can still see EINTR.
+fn retry(mut f: impl FnMut() -> isize) -> Result<usize, Errno> {
+    loop {
+        let r = f();
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = lerrno::last();
+        if e != Errno::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// The job's own descriptor for the file.
+pub struct LinuxFile(OwnedFd);
+
+/// The Linux host's services (one process, so no state).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinuxOs;
+
+impl Os for LinuxOs {
+    type Mutex = FutexMutex;
+    type CondVar = FutexCondVar;
+    type File = LinuxFile;
+
+    fn getfile(&self, fd: i32) -> Result<(LinuxFile, FileInfo), Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        // SAFETY: fcntl on any integer is safe; it fails with EBADF when fd
+        // is not open.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(match lerrno::last() {
+                // Out of descriptors: a resource shortage, not a bad fd.
+                Errno::EMFILE | Errno::ENFILE => Errno::EAGAIN,
+                e => e,
+            });
+        }
+        // SAFETY: `dup` is a fresh descriptor that nothing else owns.
+        let file = LinuxFile(unsafe { OwnedFd::from_raw_fd(dup) });
+        // SAFETY: F_GETFL on our own open descriptor.
+        let fl = unsafe { libc::fcntl(dup, libc::F_GETFL) };
+        if fl < 0 {
+            return Err(lerrno::last());
+        }
+        // SAFETY: `st` is plain data that fstat fills in completely on
+        // success; on failure it is not read.
+        let st = unsafe {
+            let mut st: libc::stat = core::mem::zeroed();
+            if libc::fstat(dup, &mut st) != 0 {
+                return Err(lerrno::last());
+            }
+            st
+        };
+        let fmt = st.st_mode & libc::S_IFMT;
+        let acc = fl & libc::O_ACCMODE;
+        let info = FileInfo {
+            readable: acc == libc::O_RDONLY || acc == libc::O_RDWR,
+            writable: acc == libc::O_WRONLY || acc == libc::O_RDWR,
+            append: fl & libc::O_APPEND != 0,
+            seekable: fmt == libc::S_IFREG || fmt == libc::S_IFBLK,
+            key: (st.st_dev as usize).rotate_left(40) ^ st.st_ino as usize,
+        };
+        Ok((file, info))
+    }
+
+    fn fd_is_open(&self, fd: i32) -> bool {
+        // SAFETY: F_GETFD on any integer is safe.
+        fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
+    }
+
+    fn read(
+        &self,
+        f: &LinuxFile,
+        buf: usize,
+        len: usize,
+        off: Option<i64>,
+    ) -> Result<usize, Errno> {
+        let fd = f.0.as_raw_fd();
+        // SAFETY: the kernel writes at most `len` bytes at the user's
+        // address `buf`, validating it (EFAULT); this is the transfer the
+        // user asked for, into memory the user owns, and we never touch it.
+        retry(|| unsafe {
+            match off {
+                Some(o) => libc::pread(fd, buf as *mut libc::c_void, len, o),
+                None => libc::read(fd, buf as *mut libc::c_void, len),
+            }
+        })
+    }
+
+    fn write(
+        &self,
+        f: &LinuxFile,
+        buf: usize,
+        len: usize,
+        off: Option<i64>,
+    ) -> Result<usize, Errno> {
+        let fd = f.0.as_raw_fd();
+        // SAFETY: the kernel reads at most `len` bytes at the user's address
+        // `buf`, validating it (EFAULT).
+        retry(|| unsafe {
+            match off {
+                Some(o) => libc::pwrite(fd, buf as *const libc::c_void, len, o),
+                None => libc::write(fd, buf as *const libc::c_void, len),
+            }
+        })
+    }
+
+    fn fsync(&self, f: &LinuxFile, kind: SyncKind) -> Result<(), Errno> {
+        let fd = f.0.as_raw_fd();
+        // SAFETY: fsync/fdatasync on our own descriptor.
+        retry(|| unsafe {
+            (match kind {
+                SyncKind::Full => libc::fsync(fd),
+                SyncKind::Data => libc::fdatasync(fd),
+            }) as isize
+        })
+        .map(|_| ())
+    }
+
+    fn spawn_worker(&self, body: Box<dyn FnOnce() + Send + 'static>) -> Result<(), Errno> {
+        // The new thread inherits the creator's signal mask: block
+        // everything around the spawn so that no user signal handler can
+        // ever run on a worker, not even before its first instruction.
+        // SAFETY: `all` and `old` are plain sigset_t values owned here;
+        // sigfillset initialises `all`, pthread_sigmask fills `old`.
+        let old = unsafe {
+            let mut all: libc::sigset_t = core::mem::zeroed();
+            let mut old: libc::sigset_t = core::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            old
+        };
+        let r = std::thread::Builder::new()
+            .name("aio-worker".into())
+            .stack_size(256 << 10)
+            .spawn(body);
+        // SAFETY: restores the mask saved above.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
+        r.map(|_| ()).map_err(|_| Errno::EAGAIN)
+    }
+
+    fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
+        let mut b = [0u8; abi::SIZE];
+        vm_read(p.addr(), &mut b)?;
+        Ok(abi::decode_aiocb(&b))
+    }
+
+    fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
+        let mut b = [0u8; abi::SIGEV_SIZE];
+        vm_read(p.addr(), &mut b)?;
+        Ok(abi::decode_sigevent(&b))
+    }
+
+    fn copyin_aiocb_list(
+        &self,
+        p: UserPtr<UserPtr<Aiocb>>,
+        n: usize,
+        out: &mut Vec<UserPtr<Aiocb>>,
+    ) -> Result<(), Errno> {
+        let mut b = std::vec![0u8; n.checked_mul(8).ok_or(Errno::EINVAL)?];
+        vm_read(p.addr(), &mut b)?;
+        out.extend(b.chunks_exact(8).map(|c| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            UserPtr::new(u64::from_ne_bytes(w) as usize)
+        }));
+        Ok(())
+    }
+
+    fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
+        let mut b = [0u8; 16];
+        vm_read(p.addr(), &mut b)?;
+        let (s, ns) = b.split_at(8);
+        Ok(TimespecReq {
+            sec: i64::from_ne_bytes(s.try_into().map_err(|_| Errno::EFAULT)?),
+            nsec: i64::from_ne_bytes(ns.try_into().map_err(|_| Errno::EFAULT)?),
+        })
+    }
+
+    fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
+        let mut b = [0u8; 4];
+        vm_read(p.addr() + abi::STATE, &mut b)?;
+        Ok(i32::from_ne_bytes(b))
+    }
+
+    fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
+        vm_write(p.addr() + abi::STATE, &state.to_ne_bytes())
+    }
+
+    fn copyin_result(&self, p: UserPtr<Aiocb>) -> Result<(Option<Errno>, isize), Errno> {
+        // __error_code, 4 bytes of padding, __return_value.
+        let mut b = [0u8; 16];
+        vm_read(p.addr() + abi::ERRNO, &mut b)?;
+        let e = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        let mut r = [0u8; 8];
+        r.copy_from_slice(&b[abi::RETVAL - abi::ERRNO..]);
+        Ok((
+            (e != 0).then(|| lerrno::from_linux(e)),
+            i64::from_ne_bytes(r) as isize,
+        ))
+    }
+
+    fn copyout_result(
+        &self,
+        p: UserPtr<Aiocb>,
+        error: Option<Errno>,
+        retval: isize,
+    ) -> Result<(), Errno> {
+        vm_write(
+            p.addr() + abi::ERRNO,
+            &error.map_or(0, to_linux).to_ne_bytes(),
+        )?;
+        vm_write(p.addr() + abi::RETVAL, &(retval as i64).to_ne_bytes())
+    }
+
+    fn valid_signal(&self, signo: i32) -> bool {
+        (1..=64).contains(&signo)
+    }
+
+    fn sigev_thread(&self) -> bool {
+        true
+    }
+
+    fn notify(&self, n: &Notify) {
+        match *n {
+            Notify::None => {}
+            Notify::Signal { signo, value } => post_signal(signo, value),
+            Notify::Thread {
+                function,
+                value,
+                attributes,
+            } => start_notify_thread(function, value, attributes),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+}
+
+/// Queues `signo` to the process with `si_code` SI_ASYNCIO and `value`.
+fn post_signal(signo: i32, value: usize) {
+    // siginfo_t is 128 bytes: si_signo @0, si_errno @4, si_code @8, and for
+    // queued signals si_pid @16, si_uid @20, si_value @24.
+    let mut info = [0u64; 16];
+    info[0] = signo as u32 as u64;
+    info[1] = SI_ASYNCIO_LINUX as u32 as u64;
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    info[2] = (self_pid() as u32 as u64) | ((uid as u64) << 32);
+    info[3] = value as u64;
+    // SAFETY: `info` is a 128-byte, 8-aligned buffer laid out as siginfo_t;
+    // the kernel only reads it.  Queueing to our own pid with a negative
+    // si_code is permitted.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, self_pid(), signo, info.as_ptr()) };
+    if r != 0 {
+        // Best effort, as the trait says: the job's result is already out.
+        // EAGAIN (queue full) is the only realistic failure.
+    }
+}
+
+struct ThreadNote {
+    function: usize,
+    value: usize,
+}
+
+extern "C" fn notify_trampoline(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: `arg` is the Box<ThreadNote> leaked by start_notify_thread for
+    // exactly this thread.
+    let note = unsafe { Box::from_raw(arg.cast::<ThreadNote>()) };
+    // The worker that created us blocks every signal; the user's function
+    // runs with signals unblocked, like a thread the user started.
+    // SAFETY: `set` is initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, core::ptr::null_mut());
+    }
+    // SAFETY: POSIX defines sigev_notify_function as
+    // `void (*)(union sigval)`; union sigval is pointer-sized and passed
+    // like a pointer in the x86-64 ABI.  The user supplied this function for
+    // this purpose and the engine checked it is non-null.
+    let f: extern "C" fn(usize) = unsafe { core::mem::transmute(note.function) };
+    f(note.value);
+    core::ptr::null_mut()
+}
+
+/// SIGEV_THREAD: runs the user's function on a new thread, with the user's
+/// attributes if given (as glibc does), detached otherwise.
+fn start_notify_thread(function: usize, value: usize, attributes: usize) {
+    let arg = Box::into_raw(Box::new(ThreadNote { function, value }));
+    // SAFETY: `attr` is initialised by pthread_attr_init before use and
+    // destroyed after; a user-supplied attributes pointer is passed through
+    // as POSIX requires (the user vouches for it); `arg` is handed to the
+    // trampoline, or reclaimed below if no thread was created.
+    unsafe {
+        let mut tid: libc::pthread_t = 0;
+        let r = if attributes != 0 {
+            libc::pthread_create(
+                &mut tid,
+                attributes as *const libc::pthread_attr_t,
+                notify_trampoline,
+                arg.cast(),
+            )
+        } else {
+            let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+            libc::pthread_attr_init(&mut attr);
+            libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+            let r = libc::pthread_create(&mut tid, &attr, notify_trampoline, arg.cast());
+            libc::pthread_attr_destroy(&mut attr);
+            r
+        };
+        if r != 0 {
+            drop(Box::from_raw(arg));
+        }
+    }
+}

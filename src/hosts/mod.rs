@@ -1,0 +1,6 @@
+//! Host implementations of the OS services.
+//!
+//! `linux`: Linux userspace, the test host.  The NetBSD kernel host (module
+//! and rump component) comes with the kernel bindings.
+
+pub mod linux;
