@@ -48,7 +48,12 @@ pub mod syscalls;
 #[cfg(any(test, feature = "fake-os"))]
 pub mod fakeos;
 
-#[cfg(feature = "linux-host")]
+#[cfg(any(feature = "linux-host", feature = "netbsd"))]
 pub mod hosts;
+
+#[cfg(feature = "netbsd")]
+pub mod kern;
+#[cfg(feature = "netbsd")]
+pub mod sys;
 
 pub use errno::Errno;

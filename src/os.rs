@@ -43,8 +43,13 @@ pub unsafe trait RawMutex: Send + Sync {
 /// How a condition-variable wait may end early.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sleep {
-    /// Only a wakeup ends it (workers, exit drain).
+    /// Only a wakeup ends it (exit drain).
     Uninterruptible,
+    /// A worker waiting for jobs: ends with `Interrupted` only when the
+    /// worker must leave because its process is exiting (NetBSD sets
+    /// LW_WEXIT on every LWP before the exit hooks run); hosts whose
+    /// workers die with the process treat it as `Uninterruptible`.
+    Worker,
     /// A caught signal ends it, and so does the timeout if one is given
     /// (`aio_suspend`, `lio_listio(LIO_WAIT)`).
     Interruptible {

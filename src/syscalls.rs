@@ -57,7 +57,7 @@ pub fn sys_aio_error<H: ProcHost>(h: &H, aiocbp: UserPtr<Aiocb>) -> Result<isize
 
 /// Syscall 403, `aio_return(struct aiocb *)`.
 pub fn sys_aio_return<H: ProcHost>(h: &H, aiocbp: UserPtr<Aiocb>) -> Result<isize, Errno> {
-    submit::aio_return(&h.os(), h.aio().as_deref(), aiocbp)
+    submit::aio_return(&h.os(), aiocbp)
 }
 
 /// Syscall 399, `aio_cancel(int fildes, struct aiocb *)`.

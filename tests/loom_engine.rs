@@ -123,6 +123,8 @@ impl LoomOs {
     fn poke(&self, addr: usize, b: &[u8]) {
         self.copyout(addr, b).unwrap()
     }
+    // A test helper mirroring the aiocb's fields one to one.
+    #[allow(clippy::too_many_arguments)]
     fn aiocb(
         &self,
         at: usize,

@@ -26,10 +26,9 @@
 //! * `Running`: a worker owns the I/O.  It cannot be cancelled.
 //! * `Finishing`: the result is fixed; whoever made the transition publishes
 //!   it (outside the lock), removes the job and sends its notification.
-//!   A worker publishes while its job is still `Running` (it owns the job,
-//!   and a cancel must keep answering AIO_NOTCANCELED until the result is
-//!   visible), then applies `IoDone` and removes the job under one hold of
-//!   the lock, so its jobs are `Finishing` only inside that critical section.
+//!   While a job is `Finishing` nothing else may touch its aiocb; a
+//!   resubmission of the same aiocb (after `aio_return` saw the published
+//!   result) waits the moment until the job is gone.
 //!
 //! [`JobState::next`] is the only place a state changes.
 

@@ -11,8 +11,10 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use crate::abi::{AIO_LISTIO_MAX, AIO_MAX};
 use crate::errno::Errno;
 
-/// Default size of a process's worker pool.
-pub const DEFAULT_MAX_WORKERS: usize = 1;
+/// Default bound of a process's worker pool.  Workers start on demand, one
+/// more whenever a job is queued and none is idle, so that a job blocked
+/// on a stream (a pipe nobody writes) does not stall jobs on other files.
+pub const DEFAULT_MAX_WORKERS: usize = 8;
 /// Largest pool a process may be given.
 pub const MAX_WORKERS_LIMIT: usize = 256;
 

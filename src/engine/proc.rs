@@ -35,7 +35,7 @@ use core::ops::RangeBounds;
 use core::sync::atomic::{fence, Ordering};
 
 use crate::abi::JOB_DONE;
-use crate::os::{Aiocb, Notify, Os, Sleep, UserPtr};
+use crate::os::{Aiocb, Notify, Os, Sleep, UserPtr, Wakeup};
 use crate::sync::{CondVar, Mutex, MutexGuard};
 
 use super::job::{Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
@@ -70,7 +70,7 @@ pub(crate) struct ProcState<O: Os> {
     pub next_lio: LioId,
     /// Workers started (or being started) and not yet gone.
     pub workers: usize,
-    /// Workers asleep on `work`.
+    /// Workers asleep on `work`, or started and not yet running.
     pub idle: usize,
     /// Threads asleep on `done`.
     pub waiters: usize,
@@ -78,8 +78,8 @@ pub(crate) struct ProcState<O: Os> {
     pub exiting: bool,
 }
 
-/// A job that has left `Finishing` and must be published, removed and
-/// notified, in that order.
+/// A job whose result is fixed and must be published, notified and
+/// removed, in that order.
 pub(crate) struct Retired<O: Os> {
     pub uaddr: UserPtr<Aiocb>,
     pub result: JobResult,
@@ -163,52 +163,64 @@ impl<O: Os> AioProc<O> {
         let _ = self.os.copyout_state(p, JOB_DONE);
     }
 
-    /// Publishes, removes and notifies `batch` (emptied).  `quiet` skips the
-    /// notifications (the process is exiting).
+    /// Publishes, notifies and removes `batch` (emptied), then wakes
+    /// waiters and releases the files.  `quiet` skips the notifications
+    /// (the process is exiting).
     pub(crate) fn retire(&self, batch: &mut Vec<Retired<O>>, quiet: bool) {
         for r in batch.iter() {
             self.publish(r.uaddr, r.result);
+        }
+        // Notify before waking waiters: a program whose aio_suspend or
+        // LIO_WAIT returns has its completion signals already queued.
+        if !quiet {
+            for r in batch.iter() {
+                self.os.notify(&r.notify);
+            }
+        }
+        for r in batch.iter_mut() {
+            drop(r.io.take());
         }
         let mut lio_notes: Vec<Notify> = Vec::new();
         {
             let mut g = self.state.lock();
             for r in batch.iter() {
-                let addr = r.uaddr.addr();
-                let mut job = g.jobs.remove(&addr);
-                if let Some(j) = job.as_mut().filter(|j| j.state() == JobState::Running) {
-                    // A worker's job: its I/O is done and already published.
-                    let _ = j.apply(Event::IoDone);
-                }
-                debug_assert!(
-                    matches!(job.as_ref().map(|j| j.state()), Some(JobState::Finishing)),
-                    "retiring a job that is not finishing"
-                );
-                if let Some(pos) = g.running.iter().position(|e| e.0 == addr) {
-                    g.running.swap_remove(pos);
-                }
-                g.slots -= 1;
-                self.sys.release(1);
-                if let Some(id) = r.lio {
-                    if let Some(n) = Self::lio_account(&mut g, id, r.result.is_failure()) {
-                        lio_notes.push(n);
-                    }
-                }
-            }
-            if g.waiters > 0 {
-                self.done.broadcast();
+                lio_notes.extend(self.remove(&mut g, r.uaddr.addr(), r.lio, r.result));
             }
         }
-        for r in batch.drain(..) {
-            if !quiet {
-                self.os.notify(&r.notify);
-            }
-            drop(r.io);
-        }
+        batch.clear();
         if !quiet {
             for n in &lio_notes {
                 self.os.notify(n);
             }
         }
+    }
+
+    /// The last step of a job, under the lock: it leaves the table (its
+    /// result is published, its file released) and waiters wake.  Returns
+    /// its list's notification if the list just completed.
+    fn remove(
+        &self,
+        g: &mut Guard<'_, O>,
+        addr: usize,
+        lio: Option<LioId>,
+        result: JobResult,
+    ) -> Option<Notify> {
+        let job = g.jobs.remove(&addr);
+        debug_assert!(
+            matches!(job.as_ref().map(|j| j.state()), Some(JobState::Finishing)),
+            "removing a job that is not finishing"
+        );
+        debug_assert!(job.is_some_and(|j| j.io.is_none()), "file not released");
+        if let Some(pos) = g.running.iter().position(|e| e.0 == addr) {
+            g.running.swap_remove(pos);
+        }
+        g.slots -= 1;
+        self.sys.release(1);
+        let note = lio.and_then(|id| Self::lio_account(g, id, result.is_failure()));
+        if g.waiters > 0 {
+            self.done.broadcast();
+        }
+        note
     }
 
     /// Counts one retired job (or the submission guard) against list `id`;
@@ -233,29 +245,41 @@ impl<O: Os> AioProc<O> {
 
     /// A worker's life: take runnable jobs until the process exits.
     fn worker_main(self: Arc<Self>) {
-        let mut batch: Vec<Retired<O>> = Vec::with_capacity(1);
         let mut g = self.state.lock();
+        // Counted idle by whoever started us, until now.
+        g.idle -= 1;
         loop {
             if let Some((addr, op, io, notify, lio)) = Self::pick(&mut g) {
                 drop(g);
                 let result = self.perform(op, &io);
-                batch.push(Retired {
-                    uaddr: UserPtr::new(addr),
-                    result,
-                    notify,
-                    lio,
-                    io: Some(io),
-                });
-                self.retire(&mut batch, false);
+                // The same steps as `retire`, keeping the lock of the last
+                // one to pick the next job.
+                if let Some(job) = self.state.lock().jobs.get_mut(&addr) {
+                    let done = job.apply(Event::IoDone);
+                    debug_assert_eq!(done, Ok(JobState::Finishing));
+                }
+                self.publish(UserPtr::new(addr), result);
+                self.os.notify(&notify);
+                drop(io);
                 g = self.state.lock();
+                if let Some(n) = self.remove(&mut g, addr, lio, result) {
+                    drop(g);
+                    self.os.notify(&n);
+                    g = self.state.lock();
+                }
                 continue;
             }
             if g.exiting {
                 break;
             }
             g.idle += 1;
-            self.work.wait(&mut g, Sleep::Uninterruptible);
+            let w = self.work.wait(&mut g, Sleep::Worker);
             g.idle -= 1;
+            if w == Wakeup::Interrupted {
+                // The process is exiting; its exit hook cancels whatever is
+                // still queued once every worker is gone.
+                break;
+            }
         }
         g.workers -= 1;
         if g.waiters > 0 {

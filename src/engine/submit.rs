@@ -20,7 +20,7 @@ use crate::abi::{
     SSIZE_MAX,
 };
 use crate::errno::Errno;
-use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, SyncKind, UserPtr};
+use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, Sleep, SyncKind, UserPtr};
 
 use super::job::{Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
 use super::proc::{AioProc, Retired};
@@ -141,6 +141,19 @@ impl<O: Os> AioProc<O> {
         // Step 1.
         let need_worker = {
             let mut g = self.state.lock();
+            // A job whose result is already published but which its
+            // finisher has not yet removed leaves within moments: a
+            // program that collected the result with aio_return and
+            // resubmits at once must not be refused for it.
+            while g
+                .jobs
+                .get(&addr)
+                .is_some_and(|j| j.state() == JobState::Finishing)
+            {
+                g.waiters += 1;
+                self.done.wait(&mut g, Sleep::Uninterruptible);
+                g.waiters -= 1;
+            }
             let refusal = if g.exiting {
                 Some(Refusal::Error(Errno::EAGAIN))
             } else if g.jobs.contains_key(&addr) {
@@ -167,7 +180,10 @@ impl<O: Os> AioProc<O> {
             }
             let need = g.workers == 0;
             if need {
+                // A worker being started counts as idle: it looks at the
+                // queue before it first sleeps.
                 g.workers += 1;
+                g.idle += 1;
             }
             need
         };
@@ -192,6 +208,7 @@ impl<O: Os> AioProc<O> {
 
         // Step 3.
         let mut batch = Vec::new();
+        let mut grow = false;
         {
             let mut g = self.state.lock();
             let st = &mut *g;
@@ -204,6 +221,13 @@ impl<O: Os> AioProc<O> {
                     st.queue.push_back(addr);
                     if st.idle > 0 {
                         self.work.signal();
+                    } else if st.workers < self.sys.max_workers() {
+                        // Every worker is busy (perhaps blocked on a pipe
+                        // that nobody feeds): a job on another file must
+                        // still make progress.
+                        st.workers += 1;
+                        st.idle += 1;
+                        grow = true;
                     }
                 }
                 Ok(_) => batch.push(Retired {
@@ -218,6 +242,12 @@ impl<O: Os> AioProc<O> {
         }
         if !batch.is_empty() {
             self.retire(&mut batch, false);
+        }
+        if grow && self.spawn_worker().is_err() {
+            // The pool stays as it is; the workers it has serve the queue.
+            let mut g = self.state.lock();
+            g.workers -= 1;
+            g.idle -= 1;
         }
         Ok(())
     }
@@ -251,6 +281,7 @@ impl<O: Os> AioProc<O> {
         {
             let mut g = self.state.lock();
             g.workers -= 1;
+            g.idle -= 1;
             if g.workers == 0 {
                 Self::cancel_where(&mut g, &mut batch, .., |_| true);
             }
@@ -298,16 +329,30 @@ impl<O: Os> AioProc<O> {
     }
 }
 
-/// `aio_error(2)`.  `proc` is `None` for a process that never queued a job.
+/// `aio_error(2)`, from the aiocb.
+///
+/// A finished job's result is read without a lock (POSIX makes aio_error
+/// async-signal-safe, and completion handlers call it): `_state` becomes
+/// JOB_DONE only once `_errno`/`_retval` hold the result (see
+/// [`AioProc::publish`]).  JOB_WIP is confirmed against the process's
+/// table: an aiocb that claims to be in progress but is not this process's
+/// job (a forked child looking at its parent's) is EINVAL.
 pub fn aio_error<O: Os>(
     os: &O,
     proc: Option<&AioProc<O>>,
     p: UserPtr<Aiocb>,
 ) -> Result<isize, Errno> {
-    if proc.is_some_and(|a| a.in_flight(p)) {
-        return Ok(Errno::EINPROGRESS.get() as isize);
+    let mut state = os.copyin_state(p)?;
+    if state == JOB_WIP {
+        if proc.is_some_and(|a| a.in_flight(p)) {
+            return Ok(Errno::EINPROGRESS.get() as isize);
+        }
+        // Not in the table: either never ours, or it finished since we
+        // looked, and then its JOB_DONE is visible now (it is published
+        // before the job leaves the table).
+        state = os.copyin_state(p)?;
     }
-    if os.copyin_state(p)? != JOB_DONE {
+    if state != JOB_DONE {
         return Err(Errno::EINVAL);
     }
     fence(Ordering::Acquire);
@@ -316,15 +361,8 @@ pub fn aio_error<O: Os>(
 }
 
 /// `aio_return(2)`: the result, once; the aiocb then reads as never
-/// submitted.
-pub fn aio_return<O: Os>(
-    os: &O,
-    proc: Option<&AioProc<O>>,
-    p: UserPtr<Aiocb>,
-) -> Result<isize, Errno> {
-    if proc.is_some_and(|a| a.in_flight(p)) {
-        return Err(Errno::EINVAL);
-    }
+/// submitted.  Lock-free like [`aio_error`].
+pub fn aio_return<O: Os>(os: &O, p: UserPtr<Aiocb>) -> Result<isize, Errno> {
     if os.copyin_state(p)? != JOB_DONE {
         return Err(Errno::EINVAL);
     }

@@ -203,6 +203,8 @@ fn close_while_in_flight_completes_on_the_original_file() {
 #[test]
 fn cancel_queued_running_and_done() {
     let h = host();
+    // One worker, so that later jobs wait in the queue behind a gated one.
+    h.sys.set_max_workers(1).unwrap();
     let fd = regular(&h, b"0123456789");
     h.os.gate(fd, true);
     let b1 = h.os.alloc(4);
@@ -240,15 +242,14 @@ fn cancel_argument_errors() {
     assert_eq!(sys_aio_cancel(&h, 77, p), Err(Errno::EBADF));
     let other = regular(&h, b"y");
     assert_eq!(sys_aio_cancel(&h, other, p), Err(Errno::EINVAL));
-    assert_eq!(
-        sys_aio_cancel(&h, fd, UserPtr::null()),
-        Ok(AIO_ALLDONE)
-    );
+    assert_eq!(sys_aio_cancel(&h, fd, UserPtr::null()), Ok(AIO_ALLDONE));
 }
 
 #[test]
 fn cancel_all_on_a_descriptor() {
     let h = host();
+    // One worker, so that later jobs wait in the queue behind a gated one.
+    h.sys.set_max_workers(1).unwrap();
     let a = regular(&h, b"aaaa");
     let b = regular(&h, b"bbbb");
     h.os.gate(a, true);
@@ -266,10 +267,7 @@ fn cancel_all_on_a_descriptor() {
     sys_aio_read(&h, on_b).unwrap();
     // One of a's jobs is running: the answer is AIO_NOTCANCELED, the queued
     // ones are cancelled all the same, b's job is untouched.
-    assert_eq!(
-        sys_aio_cancel(&h, a, UserPtr::null()),
-        Ok(AIO_NOTCANCELED)
-    );
+    assert_eq!(sys_aio_cancel(&h, a, UserPtr::null()), Ok(AIO_NOTCANCELED));
     for p in &on_a {
         assert_eq!(sys_aio_error(&h, *p), Ok(Errno::ECANCELED.get() as isize));
     }
@@ -499,6 +497,8 @@ fn append_writes_keep_submission_order_with_many_workers() {
 #[test]
 fn exit_cancels_queued_waits_for_running_and_stops_workers() {
     let h = host();
+    // One worker, so that later jobs wait in the queue behind a gated one.
+    h.sys.set_max_workers(1).unwrap();
     let fd = regular(&h, b"abcd");
     h.os.gate(fd, true);
     let run = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 0);
@@ -546,4 +546,38 @@ fn bad_buffer_is_the_jobs_efault() {
     let p = h.os.aiocb(fd, 0, 0x10, 3, 0);
     assert_eq!(sys_aio_read(&h, p), Ok(0));
     assert_eq!(wait_done(&h, p), Errno::EFAULT.get() as isize);
+}
+
+#[test]
+fn a_blocked_stream_does_not_stall_other_files() {
+    let h = host();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    let stuck = h.os.aiocb(pipe, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, stuck).unwrap();
+    h.os.wait_started(pipe, 1);
+    let fd = regular(&h, b"abc");
+    let p = h.os.aiocb(fd, 0, h.os.alloc(3), 3, 0);
+    sys_aio_read(&h, p).unwrap();
+    assert_eq!(wait_done(&h, p), 0);
+    assert_eq!(
+        sys_aio_error(&h, stuck),
+        Ok(Errno::EINPROGRESS.get() as isize)
+    );
+    assert_eq!(h.aio().unwrap().workers(), 2, "pool grew by one");
+    h.os.feed(pipe, b"x");
+    assert_eq!(wait_done(&h, stuck), 0);
+}
+
+#[test]
+fn resubmitting_right_after_aio_return_is_accepted() {
+    let h = host();
+    let fd = regular(&h, b"abcdef");
+    let p = h.os.aiocb(fd, 0, h.os.alloc(2), 2, 0);
+    for _ in 0..200 {
+        sys_aio_read(&h, p).unwrap();
+        while sys_aio_error(&h, p) == Ok(Errno::EINPROGRESS.get() as isize) {
+            std::thread::yield_now();
+        }
+        assert_eq!(sys_aio_return(&h, p), Ok(2));
+    }
 }

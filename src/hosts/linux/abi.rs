@@ -154,10 +154,22 @@ pub fn sigev_notify_to_netbsd(n: i32) -> i32 {
 }
 
 /// Decodes a sigevent copied in as bytes.
+///
+/// glibc's SIGEV_SIGNAL is 0, so an aiocb that a program zeroed and never
+/// set up reads as "SIGEV_SIGNAL with signal 0"; glibc sends nothing for
+/// it, and so many programs rely on that that the host does the same:
+/// signal 0 means no notification.
 pub fn decode_sigevent(b: &[u8]) -> crate::os::SigeventReq {
+    let notify = rd_i32(b, offset_of!(GlibcSigevent, notify));
+    let signo = rd_i32(b, offset_of!(GlibcSigevent, signo));
+    let notify = if notify == libc::SIGEV_SIGNAL && signo == 0 {
+        SIGEV_NONE
+    } else {
+        sigev_notify_to_netbsd(notify)
+    };
     crate::os::SigeventReq {
-        notify: sigev_notify_to_netbsd(rd_i32(b, offset_of!(GlibcSigevent, notify))),
-        signo: rd_i32(b, offset_of!(GlibcSigevent, signo)),
+        notify,
+        signo,
         value: rd_u64(b, offset_of!(GlibcSigevent, value)) as usize,
         function: rd_u64(b, offset_of!(GlibcSigevent, function)) as usize,
         attributes: rd_u64(b, offset_of!(GlibcSigevent, attributes)) as usize,

@@ -98,7 +98,7 @@ unsafe impl RawCondVar<FutexMutex> for FutexCondVar {
         // SAFETY: the caller holds `m` (this function's contract).
         unsafe { m.unlock() };
         let (timeout, interruptible) = match how {
-            Sleep::Uninterruptible => (None, false),
+            Sleep::Uninterruptible | Sleep::Worker => (None, false),
             Sleep::Interruptible { timeout_ns } => (timeout_ns, true),
         };
         let r = match futex_wait(&self.seq, seen, timeout) {

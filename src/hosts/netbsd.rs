@@ -1,0 +1,481 @@
+//! The NetBSD kernel host: [`Os`] over `crate::kern`, the per-process AIO
+//! state on `p->p_aio`, and the Rust side of the module glue in
+//! `sys-headers/helpers.c` (handler bodies, init/fini, exit hook, sysctl).
+//! Shared by the loadable module and the rump component.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ffi::{c_int, c_long, c_longlong, c_void};
+
+use crate::abi::{netbsd_aiocb as L, NSIG};
+use crate::engine::{AioProc, System};
+use crate::errno::Errno;
+use crate::kern::{self, file::FileRef, sync::KCondVar, sync::KMutex, user};
+use crate::os::*;
+use crate::sys;
+use crate::syscalls::{self, ProcHost};
+
+/// The system-wide limits (`kern.aio_max`, `kern.aio_listio_max`,
+/// `kern.aio_workers`).
+pub static SYS: System = System::new();
+
+/// The OS services of one process.
+pub struct NetBsdOs {
+    p: *mut sys::proc,
+}
+
+// SAFETY: the pointer names a process that outlives its AIO state: the
+// state is torn down by the exit hook, which runs before the proc is freed,
+// and only LWPs of that process (submitters, workers, the exiting LWP) use
+// it.
+unsafe impl Send for NetBsdOs {}
+// SAFETY: as above; the pointer itself is never written.
+unsafe impl Sync for NetBsdOs {}
+
+fn rd_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn rd_u64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_ne_bytes(w)
+}
+
+fn sigevent_req(s: &sys::sigevent) -> SigeventReq {
+    SigeventReq {
+        notify: s.sigev_notify,
+        signo: s.sigev_signo,
+        // SAFETY: reading the pointer member of union sigval: every bit
+        // pattern is a valid pointer value, and it is only carried along.
+        value: unsafe { s.sigev_value.sival_ptr } as usize,
+        function: s.sigev_notify_function.map_or(0, |f| f as usize),
+        attributes: s.sigev_notify_attributes as usize,
+    }
+}
+
+impl Os for NetBsdOs {
+    type Mutex = KMutex;
+    type CondVar = KCondVar;
+    type File = FileRef;
+
+    fn getfile(&self, fd: i32) -> Result<(FileRef, FileInfo), Errno> {
+        // SAFETY: the engine takes file references only in the submitting
+        // LWP, an LWP of `self.p`.
+        unsafe { FileRef::get(self.p, fd) }
+    }
+
+    fn fd_is_open(&self, fd: i32) -> bool {
+        // SAFETY: called from aio_cancel in an LWP of `self.p`.
+        unsafe { kern::file::fd_is_open(self.p, fd) }
+    }
+
+    fn read(&self, f: &FileRef, buf: usize, len: usize, off: Option<i64>) -> Result<usize, Errno> {
+        f.rw(false, buf, len, off)
+    }
+
+    fn write(&self, f: &FileRef, buf: usize, len: usize, off: Option<i64>) -> Result<usize, Errno> {
+        f.rw(true, buf, len, off)
+    }
+
+    fn fsync(&self, f: &FileRef, kind: SyncKind) -> Result<(), Errno> {
+        f.fsync(kind)
+    }
+
+    fn spawn_worker(
+        &self,
+        body: alloc::boxed::Box<dyn FnOnce() + Send + 'static>,
+    ) -> Result<(), Errno> {
+        // SAFETY: workers are started by the submitting LWP, of `self.p`.
+        unsafe { kern::lwp::spawn(self.p, body) }
+    }
+
+    fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
+        let a: sys::aiocb = user::copyin_struct(p.addr())?;
+        Ok(AiocbReq {
+            fildes: a.aio_fildes,
+            opcode: a.aio_lio_opcode,
+            reqprio: a.aio_reqprio,
+            buf: a.aio_buf as usize,
+            nbytes: a.aio_nbytes,
+            offset: a.aio_offset,
+            sigevent: sigevent_req(&a.aio_sigevent),
+        })
+    }
+
+    fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
+        let s: sys::sigevent = user::copyin_struct(p.addr())?;
+        Ok(sigevent_req(&s))
+    }
+
+    fn copyin_aiocb_list(
+        &self,
+        p: UserPtr<UserPtr<Aiocb>>,
+        n: usize,
+        out: &mut Vec<UserPtr<Aiocb>>,
+    ) -> Result<(), Errno> {
+        let mut b = Vec::new();
+        b.try_reserve_exact(n * 8).map_err(|_| Errno::ENOMEM)?;
+        b.resize(n * 8, 0u8);
+        user::copyin(p.addr(), &mut b)?;
+        out.extend(
+            b.chunks_exact(8)
+                .map(|c| UserPtr::new(rd_u64(c, 0) as usize)),
+        );
+        Ok(())
+    }
+
+    fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
+        let t: sys::timespec = user::copyin_struct(p.addr())?;
+        Ok(TimespecReq {
+            sec: t.tv_sec,
+            nsec: t.tv_nsec,
+        })
+    }
+
+    fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
+        let mut b = [0u8; 4];
+        user::copyin(p.addr() + L::STATE, &mut b)?;
+        Ok(i32::from_ne_bytes(b))
+    }
+
+    fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
+        user::copyout(&state.to_ne_bytes(), p.addr() + L::STATE)
+    }
+
+    fn copyin_result(&self, p: UserPtr<Aiocb>) -> Result<(Option<Errno>, isize), Errno> {
+        let mut b = [0u8; L::SIZE - L::ERRNO];
+        user::copyin(p.addr() + L::ERRNO, &mut b)?;
+        let e = rd_i32(&b, 0);
+        let r = rd_u64(&b, L::RETVAL - L::ERRNO) as i64 as isize;
+        Ok(((e != 0).then(|| Errno::new(e)), r))
+    }
+
+    fn copyout_result(
+        &self,
+        p: UserPtr<Aiocb>,
+        error: Option<Errno>,
+        retval: isize,
+    ) -> Result<(), Errno> {
+        let mut b = [0u8; L::SIZE - L::ERRNO];
+        b[..4].copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
+        b[L::RETVAL - L::ERRNO..].copy_from_slice(&(retval as i64).to_ne_bytes());
+        user::copyout(&b, p.addr() + L::ERRNO)
+    }
+
+    fn valid_signal(&self, signo: i32) -> bool {
+        (1..NSIG).contains(&signo)
+    }
+
+    fn sigev_thread(&self) -> bool {
+        // SIGEV_THREAD is libc's business; the kernel cannot start one.
+        false
+    }
+
+    fn notify(&self, n: &Notify) {
+        if let Notify::Signal { signo, value } = *n {
+            // SAFETY: `self.p` is alive while its AIO state exists.
+            unsafe { kern::post_signal(self.p, signo, value) }
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        kern::uptime_ns()
+    }
+}
+
+/// The calling LWP, as the syscall layer sees it.
+pub struct NetBsdHost {
+    l: *mut sys::lwp,
+}
+
+impl NetBsdHost {
+    fn proc(&self) -> *mut sys::proc {
+        // SAFETY: `l` is the calling LWP, alive for the whole syscall.
+        unsafe { sys::aiok_lwp_proc(self.l) }
+    }
+}
+
+/// Borrows the Arc behind a `p_aio` pointer.
+///
+/// # Safety
+///
+/// `raw` is null or came from `Arc::into_raw` in `aio_create` and is
+/// still owned by `p_aio` (released only by the exit hook of the same
+/// process, which cannot run during one of its syscalls).
+unsafe fn arc_from_p_aio(raw: *mut c_void) -> Option<Arc<AioProc<NetBsdOs>>> {
+    let raw = raw.cast::<AioProc<NetBsdOs>>().cast_const();
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: see the function's contract: p_aio holds one reference.
+    unsafe {
+        Arc::increment_strong_count(raw);
+        Some(Arc::from_raw(raw))
+    }
+}
+
+impl ProcHost for NetBsdHost {
+    type Os = NetBsdOs;
+
+    fn os(&self) -> NetBsdOs {
+        NetBsdOs { p: self.proc() }
+    }
+
+    fn sys(&self) -> &'static System {
+        &SYS
+    }
+
+    fn aio(&self) -> Option<Arc<AioProc<NetBsdOs>>> {
+        // SAFETY: we run in a syscall of the process, so its p_aio is
+        // either null or owned by it until its exit hook.
+        unsafe { arc_from_p_aio(sys::aiok_proc_aio(self.proc())) }
+    }
+
+    fn aio_create(&self) -> Result<Arc<AioProc<NetBsdOs>>, Errno> {
+        if let Some(a) = self.aio() {
+            return Ok(a);
+        }
+        let new = AioProc::new(self.os(), &SYS);
+        let raw = Arc::into_raw(Arc::clone(&new)).cast_mut().cast::<c_void>();
+        // SAFETY: publishes under p_lock; the proc is the caller's.
+        let cur = unsafe { sys::aiok_proc_aio_publish(self.proc(), raw) };
+        if cur == raw {
+            return Ok(new);
+        }
+        // Another LWP of the process won: use its state.
+        // SAFETY: `raw` was not published and is still our reference.
+        drop(unsafe { Arc::from_raw(raw.cast::<AioProc<NetBsdOs>>().cast_const()) });
+        new.exit();
+        self.aio().ok_or(Errno::EAGAIN)
+    }
+}
+
+fn finish(r: Result<isize, Errno>, retval: *mut c_long) -> c_int {
+    match r {
+        Ok(v) => {
+            // SAFETY: the kernel passes a valid retval array to handlers.
+            unsafe { *retval = v as c_long };
+            0
+        }
+        Err(e) => e.get(),
+    }
+}
+
+fn host(l: *mut sys::lwp) -> NetBsdHost {
+    NetBsdHost { l }
+}
+
+/// Body of `sys_aio_read`.
+///
+/// # Safety
+///
+/// Called by the handler in helpers.c: `l` is the calling LWP and `retval`
+/// its return-value array.
+#[no_mangle]
+pub unsafe extern "C" fn aio_rs_read(
+    l: *mut sys::lwp,
+    aiocbp: *mut c_void,
+    retval: *mut c_long,
+) -> c_int {
+    finish(
+        syscalls::sys_aio_read(&host(l), UserPtr::new(aiocbp as usize)),
+        retval,
+    )
+}
+
+/// Body of `sys_aio_write`.
+///
+/// # Safety
+///
+/// As for [`aio_rs_read`].
+#[no_mangle]
+pub unsafe extern "C" fn aio_rs_write(
+    l: *mut sys::lwp,
+    aiocbp: *mut c_void,
+    retval: *mut c_long,
+) -> c_int {
+    finish(
+        syscalls::sys_aio_write(&host(l), UserPtr::new(aiocbp as usize)),
+        retval,
+    )
+}
+
+/// Body of `sys_aio_fsync`.
+///
+/// # Safety
+///
+/// As for [`aio_rs_read`].
+#[no_mangle]
+pub unsafe extern "C" fn aio_rs_fsync(
+    l: *mut sys::lwp,
+    op: c_int,
+    aiocbp: *mut c_void,
+    retval: *mut c_long,
+) -> c_int {
+    finish(
+        syscalls::sys_aio_fsync(&host(l), op, UserPtr::new(aiocbp as usize)),
+        retval,
+    )
+}
+
+/// Body of `sys_aio_error`.
+///
+/// # Safety
+///
+/// As for [`aio_rs_read`].
+#[no_mangle]
+pub unsafe extern "C" fn aio_rs_error(
+    l: *mut sys::lwp,
+    aiocbp: *const c_void,
+    retval: *mut c_long,
+) -> c_int {
+    finish(
+        syscalls::sys_aio_error(&host(l), UserPtr::new(aiocbp as usize)),
+        retval,
+    )
+}
+
+/// Body of `sys_aio_return`.
+///
+/// # Safety
+///
+/// As for [`aio_rs_read`].
+#[no_mangle]
+pub unsafe extern "C" fn aio_rs_return(
+    l: *mut sys::lwp,
+    aiocbp: *mut c_void,
+    retval: *mut c_long,
+) -> c_int {
+    finish(
+        syscalls::sys_aio_return(&host(l), UserPtr::new(aiocbp as usize)),
+        retval,
+    )
+}
+
+/// Body of `sys_aio_cancel`.
+///
+/// # Safety
+///
+/// As for [`aio_rs_read`].
+#[no_mangle]
+pub unsafe extern "C" fn aio_rs_cancel(
+    l: *mut sys::lwp,
+    fd: c_int,
+    aiocbp: *mut c_void,
+    retval: *mut c_long,
+) -> c_int {
+    finish(
+        syscalls::sys_aio_cancel(&host(l), fd, UserPtr::new(aiocbp as usize)),
+        retval,
+    )
+}
+
+/// Body of `sys___aio_suspend50`.
+///
+/// # Safety
+///
+/// As for [`aio_rs_read`].
+#[no_mangle]
+pub unsafe extern "C" fn aio_rs_suspend(
+    l: *mut sys::lwp,
+    list: *const c_void,
+    nent: c_int,
+    timeout: *const c_void,
+    retval: *mut c_long,
+) -> c_int {
+    let r = syscalls::sys_aio_suspend(
+        &host(l),
+        UserPtr::new(list as usize),
+        nent,
+        UserPtr::new(timeout as usize),
+    );
+    finish(r, retval)
+}
+
+/// Body of `sys_lio_listio`.
+///
+/// # Safety
+///
+/// As for [`aio_rs_read`].
+#[no_mangle]
+pub unsafe extern "C" fn aio_rs_lio_listio(
+    l: *mut sys::lwp,
+    mode: c_int,
+    list: *const c_void,
+    nent: c_int,
+    sig: *mut c_void,
+    retval: *mut c_long,
+) -> c_int {
+    let r = syscalls::sys_lio_listio(
+        &host(l),
+        mode,
+        UserPtr::new(list as usize),
+        nent,
+        UserPtr::new(sig as usize),
+    );
+    finish(r, retval)
+}
+
+/// MODULE_CMD_INIT, before the syscalls are established.
+#[no_mangle]
+pub extern "C" fn aio_rs_init() -> c_int {
+    0
+}
+
+/// MODULE_CMD_FINI, after the syscalls are disestablished: EBUSY while any
+/// process still has AIO state.
+#[no_mangle]
+pub extern "C" fn aio_rs_fini() -> c_int {
+    if SYS.procs() > 0 {
+        Errno::EBUSY.get()
+    } else {
+        0
+    }
+}
+
+/// The exit hook: by now exit_lwps() has ended every worker; cancel what is
+/// left and free the state.
+///
+/// # Safety
+///
+/// `p` is the exiting process, in its exit path.
+#[no_mangle]
+pub unsafe extern "C" fn aio_rs_proc_exit(p: *mut sys::proc) {
+    // SAFETY: the exiting process's own p_aio, owned by it until cleared.
+    let a = unsafe { arc_from_p_aio(sys::aiok_proc_aio(p)) };
+    let Some(a) = a else { return };
+    // SAFETY: `p` is the exiting process.
+    unsafe { sys::aiok_proc_aio_clear(p) };
+    a.exit();
+    // Drop p_aio's reference (the one aio_create leaked) and ours.
+    // SAFETY: that reference was owned by p_aio, which no longer names it.
+    unsafe { Arc::decrement_strong_count(Arc::as_ptr(&a)) };
+    drop(a);
+}
+
+/// Reads a sysctl value (`AIOK_SYSCTL_*`).
+#[no_mangle]
+pub extern "C" fn aio_rs_sysctl_get(which: c_int) -> c_longlong {
+    (match which as u32 {
+        sys::AIOK_SYSCTL_AIO_MAX => SYS.aio_max(),
+        sys::AIOK_SYSCTL_AIO_LISTIO_MAX => SYS.listio_max(),
+        sys::AIOK_SYSCTL_AIO_WORKERS => SYS.max_workers(),
+        _ => 0,
+    }) as c_longlong
+}
+
+/// Writes a sysctl value, validated by the engine's limits.
+#[no_mangle]
+pub extern "C" fn aio_rs_sysctl_set(which: c_int, value: c_longlong) -> c_int {
+    let Ok(v) = usize::try_from(value) else {
+        return Errno::EINVAL.get();
+    };
+    let r = match which as u32 {
+        sys::AIOK_SYSCTL_AIO_MAX => SYS.set_aio_max(v),
+        sys::AIOK_SYSCTL_AIO_LISTIO_MAX => SYS.set_listio_max(v),
+        sys::AIOK_SYSCTL_AIO_WORKERS => SYS.set_max_workers(v),
+        _ => Err(Errno::EINVAL),
+    };
+    r.err().map_or(0, Errno::get)
+}

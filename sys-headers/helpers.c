@@ -1,0 +1,634 @@
+/*
+ * netbsd-aio: C helpers of the kernel component.
+ *
+ * Everything here is a thin shim over a kernel interface that Rust cannot
+ * call directly (a macro, an inline, a structure field), plus the module
+ * glue (modinfo, syscall table, sysctl nodes, exit hook) whose shape the
+ * kernel's macros define.  The logic lives in Rust; see helpers.h.
+ *
+ * Compiled against the real kernel headers of the target tree: NetBSD
+ * 7.99 (the rump tree) and later releases, where interfaces changed as
+ * noted at each __NetBSD_Version__ test.
+ */
+
+#include <sys/param.h>
+#include <sys/types.h>
+#include <sys/systm.h>
+#include <sys/aio.h>
+#include <sys/condvar.h>
+#include <sys/errno.h>
+#include <sys/exec.h>
+#include <sys/file.h>
+#include <sys/filedesc.h>
+#include <sys/kmem.h>
+#include <sys/lwp.h>
+#include <sys/module.h>
+#include <sys/mutex.h>
+#include <sys/proc.h>
+#include <sys/sched.h>
+#include <sys/signalvar.h>
+#include <sys/syscall.h>
+#include <sys/syscallargs.h>
+#include <sys/syscallvar.h>
+#include <sys/sysctl.h>
+#include <sys/uio.h>
+#include <sys/vnode.h>
+
+#include <uvm/uvm_extern.h>
+
+#include "helpers.h"
+
+/*
+ * NetBSD 8.99 added the signal mask and stack to lwp_create(); 9.99
+ * replaced the hand-made enqueue by lwp_start() and made proc_lock a
+ * mutex rather than a pointer to one.
+ */
+#if __NetBSD_Version__ >= 899000000
+#define	AIOK_LWP_CREATE_HAS_SIGMASK
+#endif
+#if __NetBSD_Version__ >= 999000000
+#define	AIOK_HAS_LWP_START
+#define	AIOK_PROC_LOCK	(&proc_lock)
+#else
+#define	AIOK_PROC_LOCK	(proc_lock)
+#endif
+
+struct kmutex *
+aiok_mutex_create(void)
+{
+	kmutex_t *mtx;
+
+	mtx = kmem_alloc(sizeof(*mtx), KM_SLEEP);
+	mutex_init(mtx, MUTEX_DEFAULT, IPL_NONE);
+	return mtx;
+}
+
+void
+aiok_mutex_destroy(struct kmutex *mtx)
+{
+
+	mutex_destroy(mtx);
+	kmem_free(mtx, sizeof(*mtx));
+}
+
+void
+aiok_mutex_enter(struct kmutex *mtx)
+{
+
+	mutex_enter(mtx);
+}
+
+void
+aiok_mutex_exit(struct kmutex *mtx)
+{
+
+	mutex_exit(mtx);
+}
+
+struct kcondvar *
+aiok_cv_create(void)
+{
+	kcondvar_t *cv;
+
+	cv = kmem_alloc(sizeof(*cv), KM_SLEEP);
+	cv_init(cv, "aiowait");
+	return cv;
+}
+
+void
+aiok_cv_destroy(struct kcondvar *cv)
+{
+
+	cv_destroy(cv);
+	kmem_free(cv, sizeof(*cv));
+}
+
+static int
+aiok_ns2ticks(unsigned long long ns)
+{
+	unsigned long long per, t;
+
+	per = 1000000000ULL / (unsigned long long)hz;
+	if (per == 0)
+		per = 1;
+	t = ns / per + (ns % per != 0);
+	if (t > INT_MAX)
+		t = INT_MAX;
+	return t == 0 ? 1 : (int)t;
+}
+
+int
+aiok_cv_wait(struct kcondvar *cv, struct kmutex *mtx, int how,
+    unsigned long long timeout_ns)
+{
+	int error;
+
+	switch (how) {
+	case 0:
+		cv_wait(cv, mtx);
+		return 0;
+	case 2:
+		/*
+		 * A worker sleeps interruptibly so that exit_lwps() can wake
+		 * it; with every signal blocked only LW_WEXIT (or a stop)
+		 * interrupts it.  A stop must not make it spin: pause one
+		 * tick uninterruptibly and report a plain wakeup.
+		 */
+		error = cv_wait_sig(cv, mtx);
+		if (error == 0)
+			return 0;
+		if ((curlwp->l_flag & LW_WEXIT) != 0)
+			return EINTR;
+		(void)cv_timedwait(cv, mtx, 1);
+		return 0;
+	default:
+		if (timeout_ns == 0)
+			error = cv_wait_sig(cv, mtx);
+		else
+			error = cv_timedwait_sig(cv, mtx,
+			    aiok_ns2ticks(timeout_ns));
+		if (error == EWOULDBLOCK)
+			return EWOULDBLOCK;
+		if (error == EINTR || error == ERESTART)
+			return EINTR;
+		return 0;
+	}
+}
+
+void
+aiok_cv_signal(struct kcondvar *cv)
+{
+
+	cv_signal(cv);
+}
+
+void
+aiok_cv_broadcast(struct kcondvar *cv)
+{
+
+	cv_broadcast(cv);
+}
+
+struct proc *
+aiok_lwp_proc(struct lwp *l)
+{
+
+	return l->l_proc;
+}
+
+struct proc *
+aiok_curproc(void)
+{
+
+	return curproc;
+}
+
+void *
+aiok_proc_aio(struct proc *p)
+{
+
+	/* Written once under p_lock; a pointer-sized load. */
+	return (void *)p->p_aio;
+}
+
+void *
+aiok_proc_aio_publish(struct proc *p, void *aio)
+{
+	void *cur;
+
+	mutex_enter(p->p_lock);
+	if (p->p_aio == NULL)
+		p->p_aio = aio;
+	cur = p->p_aio;
+	mutex_exit(p->p_lock);
+	return cur;
+}
+
+void
+aiok_proc_aio_clear(struct proc *p)
+{
+
+	mutex_enter(p->p_lock);
+	p->p_aio = NULL;
+	mutex_exit(p->p_lock);
+}
+
+struct file *
+aiok_getfile(struct proc *p, int fd, struct aiok_fileinfo *fi, int *errorp)
+{
+	file_t *fp;
+	struct vnode *vp;
+
+	if (fd < 0 || (fp = fd_getfile2(p, fd)) == NULL) {
+		*errorp = EBADF;
+		return NULL;
+	}
+	fi->fi_readable = (fp->f_flag & FREAD) != 0;
+	fi->fi_writable = (fp->f_flag & FWRITE) != 0;
+	fi->fi_append = (fp->f_flag & FAPPEND) != 0;
+	fi->fi_seekable = 0;
+	if (fp->f_type == DTYPE_VNODE) {
+		vp = fp->f_data;
+		fi->fi_seekable = vp->v_type == VREG || vp->v_type == VBLK;
+	}
+	*errorp = 0;
+	return fp;
+}
+
+void
+aiok_putfile(struct file *fp)
+{
+
+	(void)closef(fp);
+}
+
+int
+aiok_fd_is_open(struct proc *p, int fd)
+{
+	file_t *fp;
+
+	KASSERT(p == curproc);
+	if (fd < 0 || (fp = fd_getfile(fd)) == NULL)
+		return 0;
+	fd_putfile(fd);
+	return 1;
+}
+
+int
+aiok_file_rw(struct file *fp, int write, void *buf, unsigned long len,
+    long long off, unsigned long *done)
+{
+	struct iovec aiov;
+	struct uio auio;
+	off_t offset, *offp;
+	int error, flags;
+
+	aiov.iov_base = buf;
+	aiov.iov_len = len;
+	auio.uio_iov = &aiov;
+	auio.uio_iovcnt = 1;
+	auio.uio_resid = len;
+	auio.uio_rw = write ? UIO_WRITE : UIO_READ;
+	/* The worker is an LWP of the process: its vmspace is the user's. */
+	auio.uio_vmspace = curproc->p_vmspace;
+	if (off >= 0) {
+		offset = off;
+		offp = &offset;
+		flags = 0;
+	} else {
+		offp = &fp->f_offset;
+		flags = FOF_UPDATE_OFFSET;
+	}
+	auio.uio_offset = *offp;
+	if (write)
+		error = (*fp->f_ops->fo_write)(fp, offp, &auio, fp->f_cred,
+		    flags);
+	else
+		error = (*fp->f_ops->fo_read)(fp, offp, &auio, fp->f_cred,
+		    flags);
+	*done = len - auio.uio_resid;
+	/* As read(2) does: a transfer cut short by a signal is a success. */
+	if (error != 0 && *done != 0 &&
+	    (error == ERESTART || error == EINTR || error == EWOULDBLOCK))
+		error = 0;
+	if (error == ERESTART)
+		error = EINTR;
+	return error;
+}
+
+int
+aiok_file_fsync(struct file *fp, int dataonly)
+{
+	struct vnode *vp;
+	int error;
+
+	if (fp->f_type != DTYPE_VNODE)
+		return EINVAL;
+	vp = fp->f_data;
+	vn_lock(vp, LK_EXCLUSIVE | LK_RETRY);
+	error = VOP_FSYNC(vp, fp->f_cred,
+	    FSYNC_WAIT | (dataonly ? FSYNC_DATAONLY : 0), 0, 0);
+	VOP_UNLOCK(vp);
+	return error;
+}
+
+int
+aiok_copyin(const void *uaddr, void *kaddr, unsigned long len)
+{
+
+	return copyin(uaddr, kaddr, len);
+}
+
+int
+aiok_copyout(const void *kaddr, void *uaddr, unsigned long len)
+{
+
+	return copyout(kaddr, uaddr, len);
+}
+
+int
+aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
+{
+	struct lwp *l;
+	vaddr_t uaddr;
+	sigset_t mask;
+	int error;
+
+	uaddr = uvm_uarea_alloc();
+	if (uaddr == 0)
+		return EAGAIN;
+	sigfillset(&mask);
+#ifdef AIOK_LWP_CREATE_HAS_SIGMASK
+	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0, fn, arg, &l,
+	    SCHED_OTHER, &mask, NULL);
+#else
+	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0, fn, arg, &l,
+	    SCHED_OTHER);
+#endif
+	if (error != 0) {
+		uvm_uarea_free(uaddr);
+		return error;
+	}
+#ifdef AIOK_HAS_LWP_START
+	lwp_start(l, 0);
+#else
+	mutex_enter(p->p_lock);
+#ifndef AIOK_LWP_CREATE_HAS_SIGMASK
+	l->l_sigmask = mask;
+#endif
+	lwp_lock(l);
+	l->l_stat = LSRUN;
+	l->l_priority = MAXPRI_USER;
+	sched_enqueue(l, false);
+	lwp_unlock(l);
+	mutex_exit(p->p_lock);
+#endif
+	return 0;
+}
+
+void
+aiok_worker_exit(void)
+{
+
+	lwp_exit(curlwp);
+	panic("netbsd-aio: lwp_exit returned");
+}
+
+void
+aiok_signal(struct proc *p, int signo, void *value)
+{
+	ksiginfo_t ksi;
+
+	KSI_INIT(&ksi);
+	ksi.ksi_signo = signo;
+	ksi.ksi_code = SI_ASYNCIO;
+	ksi.ksi_value.sival_ptr = value;
+	mutex_enter(AIOK_PROC_LOCK);
+	kpsignal(p, &ksi, NULL);
+	mutex_exit(AIOK_PROC_LOCK);
+}
+
+unsigned long long
+aiok_uptime_ns(void)
+{
+	struct timespec ts;
+
+	getnanouptime(&ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+void *
+aiok_alloc(unsigned long len)
+{
+
+	return kmem_alloc(len, KM_SLEEP);
+}
+
+void
+aiok_free(void *p, unsigned long len)
+{
+
+	kmem_free(p, len);
+}
+
+void
+aiok_panic(const char *msg)
+{
+
+	panic("netbsd-aio: %s", msg);
+}
+
+/*
+ * System call entry points: NetBSD's handler signature, arguments taken
+ * with SCARG, bodies in Rust.
+ */
+int
+sys_aio_read(struct lwp *l, const struct sys_aio_read_args *uap,
+    register_t *retval)
+{
+
+	return aio_rs_read(l, SCARG(uap, aiocbp), retval);
+}
+
+int
+sys_aio_write(struct lwp *l, const struct sys_aio_write_args *uap,
+    register_t *retval)
+{
+
+	return aio_rs_write(l, SCARG(uap, aiocbp), retval);
+}
+
+int
+sys_aio_fsync(struct lwp *l, const struct sys_aio_fsync_args *uap,
+    register_t *retval)
+{
+
+	return aio_rs_fsync(l, SCARG(uap, op), SCARG(uap, aiocbp), retval);
+}
+
+int
+sys_aio_error(struct lwp *l, const struct sys_aio_error_args *uap,
+    register_t *retval)
+{
+
+	return aio_rs_error(l, SCARG(uap, aiocbp), retval);
+}
+
+int
+sys_aio_return(struct lwp *l, const struct sys_aio_return_args *uap,
+    register_t *retval)
+{
+
+	return aio_rs_return(l, SCARG(uap, aiocbp), retval);
+}
+
+int
+sys_aio_cancel(struct lwp *l, const struct sys_aio_cancel_args *uap,
+    register_t *retval)
+{
+
+	return aio_rs_cancel(l, SCARG(uap, fildes), SCARG(uap, aiocbp),
+	    retval);
+}
+
+int
+sys___aio_suspend50(struct lwp *l, const struct sys___aio_suspend50_args *uap,
+    register_t *retval)
+{
+
+	return aio_rs_suspend(l, SCARG(uap, list), SCARG(uap, nent),
+	    SCARG(uap, timeout), retval);
+}
+
+int
+sys_lio_listio(struct lwp *l, const struct sys_lio_listio_args *uap,
+    register_t *retval)
+{
+
+	return aio_rs_lio_listio(l, SCARG(uap, mode), SCARG(uap, list),
+	    SCARG(uap, nent), SCARG(uap, sig), retval);
+}
+
+static const struct syscall_package aio_syscalls[] = {
+	{ SYS_aio_cancel, 0, (sy_call_t *)sys_aio_cancel },
+	{ SYS_aio_error, 0, (sy_call_t *)sys_aio_error },
+	{ SYS_aio_fsync, 0, (sy_call_t *)sys_aio_fsync },
+	{ SYS_aio_read, 0, (sy_call_t *)sys_aio_read },
+	{ SYS_aio_return, 0, (sy_call_t *)sys_aio_return },
+	{ SYS___aio_suspend50, 0, (sy_call_t *)sys___aio_suspend50 },
+	{ SYS_aio_write, 0, (sy_call_t *)sys_aio_write },
+	{ SYS_lio_listio, 0, (sy_call_t *)sys_lio_listio },
+	{ 0, 0, NULL },
+};
+
+static struct sysctllog *aio_sysctllog;
+static void *aio_exithook;
+
+static void
+aio_exit_hook(struct proc *p, void *arg)
+{
+
+	if (p->p_aio != NULL)
+		aio_rs_proc_exit(p);
+}
+
+static int
+aio_sysctl_common(SYSCTLFN_ARGS, int which)
+{
+	struct sysctlnode node;
+	int error, value;
+
+	value = (int)aio_rs_sysctl_get(which);
+	node = *rnode;
+	node.sysctl_data = &value;
+	error = sysctl_lookup(SYSCTLFN_CALL(&node));
+	if (error != 0 || newp == NULL)
+		return error;
+	return aio_rs_sysctl_set(which, value);
+}
+
+static int
+aio_sysctl_max(SYSCTLFN_ARGS)
+{
+
+	return aio_sysctl_common(SYSCTLFN_CALL(rnode), AIOK_SYSCTL_AIO_MAX);
+}
+
+static int
+aio_sysctl_listio_max(SYSCTLFN_ARGS)
+{
+
+	return aio_sysctl_common(SYSCTLFN_CALL(rnode),
+	    AIOK_SYSCTL_AIO_LISTIO_MAX);
+}
+
+static int
+aio_sysctl_workers(SYSCTLFN_ARGS)
+{
+
+	return aio_sysctl_common(SYSCTLFN_CALL(rnode),
+	    AIOK_SYSCTL_AIO_WORKERS);
+}
+
+static int
+aio_sysctl_init(void)
+{
+	int error;
+
+	error = sysctl_createv(&aio_sysctllog, 0, NULL, NULL,
+	    CTLFLAG_PERMANENT | CTLFLAG_IMMEDIATE, CTLTYPE_INT, "posix_aio",
+	    SYSCTL_DESCR("Version of IEEE Std 1003.1 and its "
+	    "Asynchronous I/O option to which the system attempts "
+	    "to conform"), NULL, _POSIX_ASYNCHRONOUS_IO, NULL, 0,
+	    CTL_KERN, CTL_CREATE, CTL_EOL);
+	if (error == 0)
+		error = sysctl_createv(&aio_sysctllog, 0, NULL, NULL,
+		    CTLFLAG_PERMANENT | CTLFLAG_READWRITE, CTLTYPE_INT,
+		    "aio_listio_max",
+		    SYSCTL_DESCR("Maximum number of asynchronous I/O "
+		    "operations in a single list I/O call, and per process"),
+		    aio_sysctl_listio_max, 0, NULL, 0,
+		    CTL_KERN, CTL_CREATE, CTL_EOL);
+	if (error == 0)
+		error = sysctl_createv(&aio_sysctllog, 0, NULL, NULL,
+		    CTLFLAG_PERMANENT | CTLFLAG_READWRITE, CTLTYPE_INT,
+		    "aio_max",
+		    SYSCTL_DESCR("Maximum number of asynchronous I/O "
+		    "operations in the system"),
+		    aio_sysctl_max, 0, NULL, 0,
+		    CTL_KERN, CTL_CREATE, CTL_EOL);
+	if (error == 0)
+		error = sysctl_createv(&aio_sysctllog, 0, NULL, NULL,
+		    CTLFLAG_PERMANENT | CTLFLAG_READWRITE, CTLTYPE_INT,
+		    "aio_workers",
+		    SYSCTL_DESCR("Maximum number of asynchronous I/O "
+		    "worker LWPs per process"),
+		    aio_sysctl_workers, 0, NULL, 0,
+		    CTL_KERN, CTL_CREATE, CTL_EOL);
+	return error;
+}
+
+MODULE(MODULE_CLASS_MISC, aio, NULL);
+
+static int
+aio_modcmd(modcmd_t cmd, void *arg)
+{
+	int error;
+
+	switch (cmd) {
+	case MODULE_CMD_INIT:
+		error = aio_rs_init();
+		if (error != 0)
+			return error;
+		error = syscall_establish(NULL, aio_syscalls);
+		if (error != 0)
+			return error;
+		error = aio_sysctl_init();
+		if (error != 0) {
+			sysctl_teardown(&aio_sysctllog);
+			(void)syscall_disestablish(NULL, aio_syscalls);
+			return error;
+		}
+		aio_exithook = exithook_establish(aio_exit_hook, NULL);
+		return 0;
+	case MODULE_CMD_FINI:
+		/*
+		 * Take the calls away first so that no process can start
+		 * using AIO behind the check, then refuse if one still has
+		 * AIO state.
+		 */
+		error = syscall_disestablish(NULL, aio_syscalls);
+		if (error != 0)
+			return error;
+		error = aio_rs_fini();
+		if (error != 0) {
+			(void)syscall_establish(NULL, aio_syscalls);
+			return error;
+		}
+		exithook_disestablish(aio_exithook);
+		sysctl_teardown(&aio_sysctllog);
+		return 0;
+	default:
+		return ENOTTY;
+	}
+}

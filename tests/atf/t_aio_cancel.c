@@ -1,0 +1,240 @@
+/*
+ * t_aio_cancel: aio_cancel().
+ *
+ * Pending operations are reads on pipes with no data.  POSIX lets an
+ * implementation refuse to cancel an operation that is already running
+ * (AIO_NOTCANCELED); glibc runs the first request of a descriptor in a
+ * helper thread blocked in read(2) and cannot cancel it, but it can
+ * cancel the requests queued behind it.  So the tests queue two or more
+ * reads per pipe: the second one must be cancellable everywhere, and
+ * cancelling the first (running) one is a hard requirement only with
+ * AIO_STRICT (our library can cancel a read that is waiting for data).
+ *
+ * A mismatch between aio_cancel's fildes and aiocb->aio_fildes "may"
+ * fail with EINVAL in POSIX: that check uses H_OPT() (see h_aio.h).
+ */
+
+#include "h_aio.h"
+
+static char bufs[4][64];
+
+/* Write data so that every uncancelled read completes, then reap all. */
+static void
+drain(int wfd, struct aiocb *cb, int n)
+{
+	int i;
+
+	ATF_REQUIRE(close(wfd) == 0);	/* readers then see end of file */
+	for (i = 0; i < n; i++) {
+		ATF_REQUIRE(h_wait(&cb[i]) != EINPROGRESS);
+		(void)aio_return(&cb[i]);
+	}
+}
+
+H_TC(cancel_pending, "a pending read is cancelled: ECANCELED, return -1")
+ATF_TC_BODY(cancel_pending, tc)
+{
+	struct aiocb cb[2];
+	char got[16];
+	int p[2], r, i;
+
+	h_pipe(p);
+	for (i = 0; i < 2; i++) {
+		h_cb(&cb[i], p[0], bufs[i], 10, 0);
+		ATF_REQUIRE_EQ(aio_read(&cb[i]), 0);
+	}
+	h_sleep_ms(20);
+	ATF_REQUIRE_EQ(aio_error(&cb[0]), EINPROGRESS);
+	ATF_REQUIRE_EQ(aio_error(&cb[1]), EINPROGRESS);
+
+	/* The second read is queued behind the first: cancellable. */
+	r = aio_cancel(p[0], &cb[1]);
+	ATF_REQUIRE_MSG(r == AIO_CANCELED,
+	    "aio_cancel of a queued read gave %d, expected AIO_CANCELED", r);
+	ATF_REQUIRE_EQ(aio_error(&cb[1]), ECANCELED);
+	H_EQ(aio_return(&cb[1]), -1);
+
+	/*
+	 * The first one is already running (a worker waits in read(2) for
+	 * the pipe): POSIX lets that be AIO_NOTCANCELED, and then it must
+	 * still complete normally; if cancelled, it must not consume data.
+	 */
+	r = aio_cancel(p[0], &cb[0]);
+	ATF_REQUIRE_MSG(r == AIO_CANCELED || r == AIO_NOTCANCELED,
+	    "aio_cancel of a read waiting for data gave %d", r);
+	if (r == AIO_NOTCANCELED) {
+		ATF_REQUIRE_EQ(aio_error(&cb[0]), EINPROGRESS);
+		h_write_all(p[1], "abcdefghij", 10);
+		h_wait_ok(&cb[0], 10);
+		ATF_REQUIRE(memcmp(bufs[0], "abcdefghij", 10) == 0);
+		return;
+	}
+	ATF_REQUIRE_EQ(aio_error(&cb[0]), ECANCELED);
+	H_EQ(aio_return(&cb[0]), -1);
+	h_write_all(p[1], "0123456789", 10);
+	h_sleep_ms(20);
+	ATF_REQUIRE_EQ(read(p[0], got, sizeof(got)), 10);
+	ATF_REQUIRE(memcmp(got, "0123456789", 10) == 0);
+}
+
+H_TC(cancel_all_fd, "aio_cancel(fd, NULL) cancels that fd's operations only")
+ATF_TC_BODY(cancel_all_fd, tc)
+{
+	struct aiocb cb[3], other;
+	char obuf[8];
+	int p[2], q[2], r, i, ncanc;
+
+	/*
+	 * The other descriptor's read goes first, so that it is not queued
+	 * behind the ones cancelled (or not) here.
+	 */
+	h_pipe(p);
+	h_pipe(q);
+	h_cb(&other, q[0], obuf, 4, 0);
+	ATF_REQUIRE_EQ(aio_read(&other), 0);
+	for (i = 0; i < 3; i++) {
+		h_cb(&cb[i], p[0], bufs[i], 10, 0);
+		ATF_REQUIRE_EQ(aio_read(&cb[i]), 0);
+	}
+	h_sleep_ms(20);
+
+	r = aio_cancel(p[0], NULL);
+	ATF_REQUIRE_MSG(r == AIO_CANCELED || r == AIO_NOTCANCELED,
+	    "aio_cancel(fd, NULL) gave %d (errno %d)", r, errno);
+	ncanc = 0;
+	for (i = 0; i < 3; i++) {
+		int e = aio_error(&cb[i]);
+
+		if (e == ECANCELED) {
+			H_EQ(aio_return(&cb[i]), -1);
+			ncanc++;
+		} else
+			ATF_REQUIRE_MSG(e == EINPROGRESS,
+			    "read %d has status %d after cancel", i, e);
+	}
+	/* The other descriptor's operation was not touched. */
+	ATF_REQUIRE_EQ(aio_error(&other), EINPROGRESS);
+	h_write_all(q[1], "qqqq", 4);
+	h_wait_ok(&other, 4);
+	ATF_REQUIRE(memcmp(obuf, "qqqq", 4) == 0);
+
+	if (r == AIO_CANCELED)
+		ATF_REQUIRE_EQ(ncanc, 3);
+	else
+		ATF_REQUIRE_MSG(ncanc >= 2 && ncanc < 3,
+		    "AIO_NOTCANCELED but %d of 3 cancelled", ncanc);
+	if (ncanc < 3) {
+		/* Finish whatever was running, then report the skip. */
+		ATF_REQUIRE(close(p[1]) == 0);
+		for (i = 0; i < 3; i++)
+			if (aio_error(&cb[i]) == EINPROGRESS) {
+				ATF_REQUIRE_EQ(h_wait(&cb[i]), 0);
+				(void)aio_return(&cb[i]);
+			}
+		H_OPT(ncanc == 3, "aio_cancel(fd, NULL) left %d running "
+		    "(AIO_NOTCANCELED, allowed by POSIX)", 3 - ncanc);
+	}
+	/* Nothing left: a second call finds everything done. */
+	ATF_REQUIRE_EQ(aio_cancel(p[0], NULL), AIO_ALLDONE);
+}
+
+H_TC(cancel_alldone, "cancelling a completed operation gives AIO_ALLDONE")
+ATF_TC_BODY(cancel_alldone, tc)
+{
+	struct aiocb cb;
+	char data[32];
+	int fd;
+
+	h_fill(data, sizeof(data), 21);
+	fd = h_file("f", data, sizeof(data));
+	h_cb(&cb, fd, bufs[0], 32, 0);
+	ATF_REQUIRE_EQ(aio_read(&cb), 0);
+	ATF_REQUIRE_EQ(h_wait(&cb), 0);
+	ATF_REQUIRE_EQ(aio_cancel(fd, &cb), AIO_ALLDONE);
+	/* Its status is not changed by the attempt. */
+	ATF_REQUIRE_EQ(aio_error(&cb), 0);
+	H_EQ(aio_return(&cb), 32);
+	ATF_REQUIRE(memcmp(bufs[0], data, 32) == 0);
+	/* No operations at all on the descriptor. */
+	ATF_REQUIRE_EQ(aio_cancel(fd, NULL), AIO_ALLDONE);
+}
+
+H_TC(cancel_ebadf, "aio_cancel with an invalid descriptor gives EBADF")
+ATF_TC_BODY(cancel_ebadf, tc)
+{
+	int fd;
+
+	H_ERR(aio_cancel(-1, NULL), EBADF);
+	fd = h_file("f", NULL, 0);
+	ATF_REQUIRE(close(fd) == 0);
+	H_ERR(aio_cancel(fd, NULL), EBADF);
+}
+
+H_TC(cancel_einval_fd_mismatch, "EINVAL if aiocb->aio_fildes != fildes")
+ATF_TC_BODY(cancel_einval_fd_mismatch, tc)
+{
+	struct aiocb cb;
+	int p[2], q[2], r, err;
+
+	h_pipe(p);
+	h_pipe(q);
+	h_cb(&cb, p[0], bufs[0], 10, 0);
+	ATF_REQUIRE_EQ(aio_read(&cb), 0);
+	h_sleep_ms(20);
+	errno = 0;
+	r = aio_cancel(q[0], &cb);
+	err = errno;
+	/* Whatever happened, the operation must be left alone or finish. */
+	if (r != AIO_CANCELED && aio_error(&cb) == EINPROGRESS) {
+		h_write_all(p[1], "0123456789", 10);
+		h_wait_ok(&cb, 10);
+	} else
+		(void)aio_return(&cb);
+	H_OPT(r == -1 && err == EINVAL,
+	    "aio_cancel(other fd, aiocb) gave %d errno %d", r, err);
+}
+
+H_TC(cancel_notifies, "a cancelled operation still sends its SIGEV_SIGNAL")
+ATF_TC_BODY(cancel_notifies, tc)
+{
+	struct aiocb cb[2];
+	int p[2], sig, i;
+
+	sig = h_rtsig();
+	h_sig_catch(sig);
+	h_pipe(p);
+	for (i = 0; i < 2; i++) {
+		h_cb(&cb[i], p[0], bufs[i], 10, 0);
+		if (i == 1)
+			h_sigev_signal(&cb[i].aio_sigevent, sig,
+			    (union sigval){ .sival_ptr = &cb[i] });
+		ATF_REQUIRE_EQ(aio_read(&cb[i]), 0);
+	}
+	h_sleep_ms(20);
+	ATF_REQUIRE_EQ(h_sig_count, 0);
+	h_sig_watch = &cb[1];
+	ATF_REQUIRE_EQ(aio_cancel(p[0], &cb[1]), AIO_CANCELED);
+	ATF_REQUIRE_MSG(h_sig_wait(1, H_WAIT_MS),
+	    "no notification for the cancelled operation");
+	ATF_REQUIRE_EQ(h_sig_signo, sig);
+	ATF_REQUIRE_EQ(h_sig_code, SI_ASYNCIO);
+	ATF_REQUIRE(h_sig_ptr == &cb[1]);
+	ATF_REQUIRE_EQ(h_sig_watch_err, ECANCELED);
+	ATF_REQUIRE_EQ(aio_error(&cb[1]), ECANCELED);
+	H_EQ(aio_return(&cb[1]), -1);
+	drain(p[1], &cb[0], 1);
+	h_sleep_ms(20);
+	ATF_REQUIRE_EQ(h_sig_count, 1);
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+
+	ATF_TP_ADD_TC(tp, cancel_pending);
+	ATF_TP_ADD_TC(tp, cancel_all_fd);
+	ATF_TP_ADD_TC(tp, cancel_alldone);
+	ATF_TP_ADD_TC(tp, cancel_ebadf);
+	ATF_TP_ADD_TC(tp, cancel_einval_fd_mismatch);
+	ATF_TP_ADD_TC(tp, cancel_notifies);
+	return atf_no_error();
+}
