@@ -221,6 +221,7 @@ struct Shared {
     notes: StdMutex<Vec<Notify>>,
     notes_cv: StdCondvar,
     fail_spawn: AtomicBool,
+    inline_reads: AtomicBool,
     spawned: AtomicUsize,
     epoch: Instant,
 }
@@ -249,6 +250,7 @@ impl FakeOs {
             notes: StdMutex::new(Vec::new()),
             notes_cv: StdCondvar::new(),
             fail_spawn: AtomicBool::new(false),
+            inline_reads: AtomicBool::new(false),
             spawned: AtomicUsize::new(0),
             epoch: Instant::now(),
         }))
@@ -354,6 +356,12 @@ impl FakeOs {
             i32::from_ne_bytes(b[L::ERRNO..L::ERRNO + 4].try_into().unwrap()),
             i64::from_ne_bytes(b[L::RETVAL..L::RETVAL + 8].try_into().unwrap()),
         )
+    }
+
+    /// An aiocb's `aio_buf`.
+    pub fn private_buf(&self, p: UserPtr<Aiocb>) -> usize {
+        let b = self.peek(p.addr() + L::BUF, 8);
+        u64::from_ne_bytes(b.try_into().unwrap()) as usize
     }
 
     /// Writes an array of aiocb pointers and returns its address.
@@ -474,6 +482,12 @@ impl FakeOs {
                 .0;
         }
         g.clone()
+    }
+
+    /// Lets `read_nowait` succeed on regular files whose gate is open (off
+    /// by default: most tests want every job to go through a worker).
+    pub fn inline_reads(&self, on: bool) {
+        self.0.inline_reads.store(on, SeqCst);
     }
 
     /// Makes worker creation fail.
@@ -600,6 +614,27 @@ impl Os for FakeOs {
         Ok(())
     }
 
+    fn read_nowait(&self, fd: i32, buf: usize, len: usize, off: i64) -> Option<usize> {
+        assert_unlocked("file I/O");
+        if !self.0.inline_reads.load(SeqCst) {
+            return None;
+        }
+        let f = lock(&self.0.fds).get(&fd).cloned()?;
+        let bytes = {
+            let s = lock(&f.state);
+            if f.kind != Kind::Regular || !f.readable || s.gate_closed || off < 0 {
+                return None;
+            }
+            let o = (off as usize).min(s.data.len());
+            s.data[o..(o + len).min(s.data.len())].to_vec()
+        };
+        if bytes.len() != len && !bytes.is_empty() {
+            return None;
+        }
+        self.copyout(buf, &bytes).ok()?;
+        Some(bytes.len())
+    }
+
     fn spawn_worker(&self, body: Box<dyn FnOnce() + Send + 'static>) -> Result<(), Errno> {
         assert_unlocked("worker creation");
         if self.0.fail_spawn.load(SeqCst) {
@@ -664,26 +699,30 @@ impl Os for FakeOs {
         self.copyout(p.addr() + L::STATE, &state.to_ne_bytes())
     }
 
-    fn copyin_result(&self, p: UserPtr<Aiocb>) -> Result<(Option<Errno>, isize), Errno> {
-        let mut b = [0u8; 12];
-        self.copyin(p.addr() + L::ERRNO, &mut b)?;
-        let e = rd_i32(&b, 0);
-        Ok((
-            (e != 0).then(|| Errno::new(e)),
-            rd_u64(&b, 4) as i64 as isize,
-        ))
-    }
-
-    fn copyout_result(
+    fn copyout_status(
         &self,
         p: UserPtr<Aiocb>,
+        state: i32,
         error: Option<Errno>,
         retval: isize,
     ) -> Result<(), Errno> {
         let mut b = [0u8; 12];
         b[..4].copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
         b[4..].copy_from_slice(&(retval as i64).to_ne_bytes());
-        self.copyout(p.addr() + L::ERRNO, &b)
+        self.copyout(p.addr() + L::ERRNO, &b)?;
+        self.copyout(p.addr() + L::STATE, &state.to_ne_bytes())
+    }
+
+    fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno> {
+        let state = self.copyin_state(p)?;
+        let mut b = [0u8; 12];
+        self.copyin(p.addr() + L::ERRNO, &mut b)?;
+        let e = rd_i32(&b, 0);
+        Ok((
+            state,
+            (e != 0).then(|| Errno::new(e)),
+            rd_u64(&b, 4) as i64 as isize,
+        ))
     }
 
     fn valid_signal(&self, signo: i32) -> bool {

@@ -274,6 +274,15 @@ pub trait Os: Send + Sync + Sized + 'static {
     ) -> Result<usize, Errno>;
     /// Flushes the file to stable storage.
     fn fsync(&self, f: &Self::File, kind: SyncKind) -> Result<(), Errno>;
+    /// Reads `len` bytes at `off` of descriptor `fd` into user memory only
+    /// if that needs no sleep (the data is in memory), in the calling
+    /// thread.  `None`: it would block, the file is not positioned, or the
+    /// host has no such operation; the engine then queues the job as
+    /// usual.  A short count that is not end of file must also be `None`.
+    fn read_nowait(&self, fd: i32, buf: usize, len: usize, off: i64) -> Option<usize> {
+        let _ = (fd, buf, len, off);
+        None
+    }
 
     /// Starts a worker that shares the process's address space and runs
     /// `body` once; it must block every signal so that user signal actions
@@ -297,15 +306,19 @@ pub trait Os: Send + Sync + Sized + 'static {
     fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno>;
     /// Writes the kernel-private `_state`.
     fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno>;
-    /// Reads the kernel-private `_errno` (`None` for 0) and `_retval`.
-    fn copyin_result(&self, p: UserPtr<Aiocb>) -> Result<(Option<Errno>, isize), Errno>;
-    /// Writes the kernel-private `_errno` (`None` for 0) and `_retval`.
-    fn copyout_result(
+    /// Publishes a status: writes `_errno` (`None` for 0) and `_retval`,
+    /// then `_state`, so that any thread that reads `_state` first (as
+    /// [`copyin_status`](Os::copyin_status) does) and sees the new value
+    /// also sees the new result.
+    fn copyout_status(
         &self,
         p: UserPtr<Aiocb>,
+        state: i32,
         error: Option<Errno>,
         retval: isize,
     ) -> Result<(), Errno>;
+    /// Reads `_state`, then `_errno` and `_retval`, in that order.
+    fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno>;
 
     /// Whether `signo` is a signal a sigevent may name.
     fn valid_signal(&self, signo: i32) -> bool;

@@ -125,6 +125,12 @@ impl<O: Os> AioProc<O> {
                 return Err(Refusal::Error(Errno::EFAULT));
             }
         };
+        if req.opcode == LIO_READ && self.read_inline(p, &req) {
+            // Done already: the slot taken for it is not needed.
+            let mut g = self.state.lock();
+            self.put_slots(&mut g, 1);
+            return Ok(());
+        }
         let op = match req.opcode {
             LIO_READ => Ok(JobOp::Read),
             LIO_WRITE => Ok(JobOp::Write),

@@ -19,20 +19,19 @@
 //!
 //! # Publishing a result
 //!
-//! A job's result reaches the user's aiocb in two copyouts: `_errno` and
-//! `_retval` first, then `_state = JOB_DONE` after a release fence.
-//! `aio_error`/`aio_return` read `_state` first and the result after an
-//! acquire fence, and a job stays in the table (where they answer
-//! EINPROGRESS from the table without reading user memory) until both
-//! copyouts are done.  So no reader ever pairs a new `_state` with an old
-//! result, the torn read NetBSD's C code allows.
+//! A job's result reaches the user's aiocb `_errno` and `_retval` first,
+//! then `_state = JOB_DONE` ([`Os::copyout_status`]); `aio_error` and
+//! `aio_return` read `_state` first and the result after it
+//! ([`Os::copyin_status`]).  So no reader ever pairs a new `_state` with an
+//! old result, the torn read NetBSD's C code allows.  A job stays in the
+//! table until its result is out, so "not in the table" implies "result
+//! visible".
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::RangeBounds;
-use core::sync::atomic::{fence, Ordering};
 
 use crate::abi::JOB_DONE;
 use crate::os::{Aiocb, Notify, Os, Sleep, UserPtr, Wakeup};
@@ -158,21 +157,22 @@ impl<O: Os> AioProc<O> {
         let (error, retval) = result.user_fields();
         // A failed copyout means the user unmapped its own aiocb while the
         // job ran; there is nobody left to tell, so it is dropped.
-        let _ = self.os.copyout_result(p, error, retval);
-        fence(Ordering::Release);
-        let _ = self.os.copyout_state(p, JOB_DONE);
+        let _ = self.os.copyout_status(p, JOB_DONE, error, retval);
     }
 
     /// Publishes, notifies and removes `batch` (emptied), then wakes
-    /// waiters and releases the files.  `quiet` skips the notifications
-    /// (the process is exiting).
+    /// waiters and releases the files.  `quiet` (the process is exiting)
+    /// writes nothing to user memory and sends nothing: nobody will look,
+    /// and an aiocb that lived on a stack the exit path has since reused
+    /// must not be written (on the Linux host that stack is our own).
     pub(crate) fn retire(&self, batch: &mut Vec<Retired<O>>, quiet: bool) {
-        for r in batch.iter() {
-            self.publish(r.uaddr, r.result);
-        }
-        // Notify before waking waiters: a program whose aio_suspend or
-        // LIO_WAIT returns has its completion signals already queued.
+        // Notify after publishing and before waking waiters: a program
+        // whose aio_suspend or LIO_WAIT returns has its completion signals
+        // already queued.
         if !quiet {
+            for r in batch.iter() {
+                self.publish(r.uaddr, r.result);
+            }
             for r in batch.iter() {
                 self.os.notify(&r.notify);
             }
@@ -254,12 +254,19 @@ impl<O: Os> AioProc<O> {
                 let result = self.perform(op, &io);
                 // The same steps as `retire`, keeping the lock of the last
                 // one to pick the next job.
-                if let Some(job) = self.state.lock().jobs.get_mut(&addr) {
-                    let done = job.apply(Event::IoDone);
-                    debug_assert_eq!(done, Ok(JobState::Finishing));
+                let exiting = {
+                    let mut g = self.state.lock();
+                    if let Some(job) = g.jobs.get_mut(&addr) {
+                        let done = job.apply(Event::IoDone);
+                        debug_assert_eq!(done, Ok(JobState::Finishing));
+                    }
+                    g.exiting
+                };
+                // As in `retire(.., quiet)`: no user memory after exit began.
+                if !exiting {
+                    self.publish(UserPtr::new(addr), result);
+                    self.os.notify(&notify);
                 }
-                self.publish(UserPtr::new(addr), result);
-                self.os.notify(&notify);
                 drop(io);
                 g = self.state.lock();
                 if let Some(n) = self.remove(&mut g, addr, lio, result) {

@@ -13,7 +13,6 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{fence, Ordering};
 
 use crate::abi::{
     AIO_PRIO_DELTA_MAX, JOB_DONE, JOB_NONE, JOB_WIP, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
@@ -197,12 +196,8 @@ impl<O: Os> AioProc<O> {
         }
         if let Err(e) = self
             .os
-            .copyout_result(p.uaddr, Some(Errno::EINPROGRESS), -1)
+            .copyout_status(p.uaddr, JOB_WIP, Some(Errno::EINPROGRESS), -1)
         {
-            return Err(self.abort(addr, lio, e));
-        }
-        fence(Ordering::Release);
-        if let Err(e) = self.os.copyout_state(p.uaddr, JOB_WIP) {
             return Err(self.abort(addr, lio, e));
         }
 
@@ -315,9 +310,46 @@ impl<O: Os> AioProc<O> {
     /// `aio_read(2)` and `aio_write(2)`.
     pub fn submit_rw(self: &Arc<Self>, p: UserPtr<Aiocb>, write: bool) -> Result<(), Errno> {
         let req = self.os.copyin_aiocb(p)?;
+        if !write && self.read_inline(p, &req) {
+            return Ok(());
+        }
         let op = if write { JobOp::Write } else { JobOp::Read };
         let prepared = self.prepare(p, &req, op)?;
         self.enqueue(prepared, None, false).map_err(Refusal::errno)
+    }
+
+    /// Completes a positioned read at once when the data is already in
+    /// memory ([`Os::read_nowait`]), with no job, worker or hand-off: the
+    /// result is published and notified before `aio_read` returns, which
+    /// POSIX allows.  Only plain reads qualify (streams and ordered jobs
+    /// take the queue), and only when the aiocb is not in flight; anything
+    /// unusual, including every error, takes the normal path, which reports
+    /// it.
+    pub(crate) fn read_inline(&self, p: UserPtr<Aiocb>, req: &AiocbReq) -> bool {
+        if req.offset < 0
+            || req.nbytes > SSIZE_MAX
+            || !(0..=AIO_PRIO_DELTA_MAX).contains(&req.reqprio)
+        {
+            return false;
+        }
+        let Ok(notify) = validate_sigevent(&self.os, &req.sigevent) else {
+            return false;
+        };
+        {
+            let g = self.state.lock();
+            if g.exiting || g.jobs.contains_key(&p.addr()) {
+                return false;
+            }
+        }
+        let Some(n) = self
+            .os
+            .read_nowait(req.fildes, req.buf, req.nbytes, req.offset)
+        else {
+            return false;
+        };
+        self.publish(p, JobResult::Done(n));
+        self.os.notify(&notify);
+        true
     }
 
     /// `aio_fsync(2)`: a barrier behind every job queued before it on the
@@ -342,32 +374,29 @@ pub fn aio_error<O: Os>(
     proc: Option<&AioProc<O>>,
     p: UserPtr<Aiocb>,
 ) -> Result<isize, Errno> {
-    let mut state = os.copyin_state(p)?;
-    if state == JOB_WIP {
+    let mut status = os.copyin_status(p)?;
+    if status.0 == JOB_WIP {
         if proc.is_some_and(|a| a.in_flight(p)) {
             return Ok(Errno::EINPROGRESS.get() as isize);
         }
         // Not in the table: either never ours, or it finished since we
         // looked, and then its JOB_DONE is visible now (it is published
         // before the job leaves the table).
-        state = os.copyin_state(p)?;
+        status = os.copyin_status(p)?;
     }
-    if state != JOB_DONE {
-        return Err(Errno::EINVAL);
+    match status {
+        (JOB_DONE, error, _) => Ok(error.map_or(0, |e| e.get() as isize)),
+        _ => Err(Errno::EINVAL),
     }
-    fence(Ordering::Acquire);
-    let (error, _) = os.copyin_result(p)?;
-    Ok(error.map_or(0, |e| e.get() as isize))
 }
 
 /// `aio_return(2)`: the result, once; the aiocb then reads as never
 /// submitted.  Lock-free like [`aio_error`].
 pub fn aio_return<O: Os>(os: &O, p: UserPtr<Aiocb>) -> Result<isize, Errno> {
-    if os.copyin_state(p)? != JOB_DONE {
+    let (state, _, retval) = os.copyin_status(p)?;
+    if state != JOB_DONE {
         return Err(Errno::EINVAL);
     }
-    fence(Ordering::Acquire);
-    let (_, retval) = os.copyin_result(p)?;
     os.copyout_state(p, JOB_NONE)?;
     Ok(retval)
 }

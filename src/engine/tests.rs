@@ -517,8 +517,11 @@ fn exit_cancels_queued_waits_for_running_and_stops_workers() {
     opener.join().unwrap();
     assert_eq!(aio.jobs(), 0);
     assert_eq!(aio.workers(), 0);
-    assert_eq!(h.os.private(run), (JOB_DONE, 0, 1), "running job finished");
-    assert_eq!(h.os.private(queued), (JOB_DONE, Errno::ECANCELED.get(), -1));
+    // The running job finished its I/O (its data arrived), the queued one
+    // never ran; neither aiocb was written after exit began.
+    assert_eq!(h.os.peek(h.os.private_buf(run), 1), b"a");
+    assert_eq!(h.os.private(run).0, JOB_WIP);
+    assert_eq!(h.os.private(queued).0, JOB_WIP);
     assert!(h.os.notes().is_empty(), "notified a dying process");
     assert_eq!(h.os.refs(fd), 0);
     assert_eq!(h.sys.jobs(), 0);
@@ -580,4 +583,40 @@ fn resubmitting_right_after_aio_return_is_accepted() {
         }
         assert_eq!(sys_aio_return(&h, p), Ok(2));
     }
+}
+
+#[test]
+fn cached_reads_complete_inline_without_a_worker() {
+    let h = host();
+    h.os.inline_reads(true);
+    let fd = regular(&h, b"0123456789");
+    let buf = h.os.alloc(4);
+    let p = h.os.aiocb(fd, 0, buf, 4, 3);
+    h.os.set_sigevent(p, SIGEV_SIGNAL, 12, 99);
+    assert_eq!(sys_aio_read(&h, p), Ok(0));
+    // Done before aio_read returned: result, data and notification.
+    assert_eq!(h.os.private(p), (JOB_DONE, 0, 4));
+    assert_eq!(h.os.peek(buf, 4), b"3456");
+    assert_eq!(
+        h.os.notes(),
+        vec![Notify::Signal {
+            signo: 12,
+            value: 99
+        }]
+    );
+    assert_eq!(h.os.spawned(), 0, "a worker was started");
+    assert_eq!(sys_aio_return(&h, p), Ok(4));
+    // A partial range (end of file inside it) goes through a worker and
+    // still returns the short count.
+    let q = h.os.aiocb(fd, 0, buf, 4, 8);
+    sys_aio_read(&h, q).unwrap();
+    assert_eq!(wait_done(&h, q), 0);
+    assert_eq!(sys_aio_return(&h, q), Ok(2));
+    assert_eq!(h.os.spawned(), 1);
+    // Errors are still reported by the normal path.
+    let r = h.os.aiocb(fd, 0, buf, 4, -1);
+    assert_eq!(sys_aio_read(&h, r), Err(Errno::EINVAL));
+    let wo = h.os.open(Kind::Regular, false, true, false, b"abcd");
+    let w = h.os.aiocb(wo, 0, buf, 4, 0);
+    assert_eq!(sys_aio_read(&h, w), Err(Errno::EBADF));
 }

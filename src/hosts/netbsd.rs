@@ -143,24 +143,31 @@ impl Os for NetBsdOs {
         user::copyout(&state.to_ne_bytes(), p.addr() + L::STATE)
     }
 
-    fn copyin_result(&self, p: UserPtr<Aiocb>) -> Result<(Option<Errno>, isize), Errno> {
-        let mut b = [0u8; L::SIZE - L::ERRNO];
-        user::copyin(p.addr() + L::ERRNO, &mut b)?;
-        let e = rd_i32(&b, 0);
-        let r = rd_u64(&b, L::RETVAL - L::ERRNO) as i64 as isize;
-        Ok(((e != 0).then(|| Errno::new(e)), r))
-    }
-
-    fn copyout_result(
+    fn copyout_status(
         &self,
         p: UserPtr<Aiocb>,
+        state: i32,
         error: Option<Errno>,
         retval: isize,
     ) -> Result<(), Errno> {
         let mut b = [0u8; L::SIZE - L::ERRNO];
         b[..4].copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
         b[L::RETVAL - L::ERRNO..].copy_from_slice(&(retval as i64).to_ne_bytes());
-        user::copyout(&b, p.addr() + L::ERRNO)
+        user::copyout(&b, p.addr() + L::ERRNO)?;
+        // copyout is a call the compiler cannot move stores across; the
+        // fence orders them for the CPU (a no-op on x86's TSO).
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+        user::copyout(&state.to_ne_bytes(), p.addr() + L::STATE)
+    }
+
+    fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno> {
+        let state = self.copyin_state(p)?;
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+        let mut b = [0u8; L::SIZE - L::ERRNO];
+        user::copyin(p.addr() + L::ERRNO, &mut b)?;
+        let e = rd_i32(&b, 0);
+        let r = rd_u64(&b, L::RETVAL - L::ERRNO) as i64 as isize;
+        Ok((state, (e != 0).then(|| Errno::new(e)), r))
     }
 
     fn valid_signal(&self, signo: i32) -> bool {

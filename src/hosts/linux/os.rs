@@ -33,44 +33,71 @@ pub fn forget_pid() {
     PID.store(0, Relaxed);
 }
 
-/// Copies `out.len()` bytes from this process's address `addr`.
-fn vm_read(addr: usize, out: &mut [u8]) -> Result<(), Errno> {
-    if out.is_empty() {
+/// Copies pieces of this process's memory, in order, into the buffers:
+/// one `process_vm_readv`, so an unmapped address is EFAULT, not a crash.
+fn vm_read(pieces: &mut [(usize, &mut [u8])]) -> Result<(), Errno> {
+    const MAX: usize = 4;
+    assert!(pieces.len() <= MAX);
+    let mut local = [libc::iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX];
+    let mut remote = local;
+    let mut total = 0;
+    for (i, (addr, buf)) in pieces.iter_mut().enumerate() {
+        local[i] = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        remote[i] = libc::iovec {
+            iov_base: *addr as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        total += buf.len();
+    }
+    if total == 0 {
         return Ok(());
     }
-    let local = libc::iovec {
-        iov_base: out.as_mut_ptr().cast(),
-        iov_len: out.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: out.len(),
-    };
-    // SAFETY: `local` describes `out`, which we own mutably for the call;
-    // `remote` is only an address the kernel validates (EFAULT if unmapped),
+    let n = pieces.len() as libc::c_ulong;
+    // SAFETY: `local` describes buffers we hold mutably for the call;
+    // `remote` holds addresses the kernel validates (EFAULT if unmapped),
     // never dereferenced by us.
-    let n = unsafe { libc::process_vm_readv(self_pid(), &local, 1, &remote, 1, 0) };
-    if n == out.len() as isize {
+    let r = unsafe { libc::process_vm_readv(self_pid(), local.as_ptr(), n, remote.as_ptr(), n, 0) };
+    if r == total as isize {
         Ok(())
     } else {
         Err(Errno::EFAULT)
     }
 }
 
-/// Copies `bytes` to this process's address `addr`.
-fn vm_write(addr: usize, bytes: &[u8]) -> Result<(), Errno> {
-    let local = libc::iovec {
-        iov_base: bytes.as_ptr() as *mut libc::c_void,
-        iov_len: bytes.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: bytes.len(),
-    };
-    // SAFETY: the kernel only reads through `local` (our slice, alive for
+/// Copies buffers to pieces of this process's memory, in order, with one
+/// `process_vm_writev`.
+fn vm_write(pieces: &[(usize, &[u8])]) -> Result<(), Errno> {
+    const MAX: usize = 4;
+    assert!(pieces.len() <= MAX);
+    let mut local = [libc::iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX];
+    let mut remote = local;
+    let mut total = 0;
+    for (i, (addr, buf)) in pieces.iter().enumerate() {
+        local[i] = libc::iovec {
+            iov_base: buf.as_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        remote[i] = libc::iovec {
+            iov_base: *addr as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        total += buf.len();
+    }
+    let n = pieces.len() as libc::c_ulong;
+    // SAFETY: the kernel only reads through `local` (our slices, alive for
     // the call) and validates `remote` itself.
-    let n = unsafe { libc::process_vm_writev(self_pid(), &local, 1, &remote, 1, 0) };
-    if n == bytes.len() as isize {
+    let r =
+        unsafe { libc::process_vm_writev(self_pid(), local.as_ptr(), n, remote.as_ptr(), n, 0) };
+    if r == total as isize {
         Ok(())
     } else {
         Err(Errno::EFAULT)
@@ -200,6 +227,23 @@ impl Os for LinuxOs {
         .map(|_| ())
     }
 
+    fn read_nowait(&self, fd: i32, buf: usize, len: usize, off: i64) -> Option<usize> {
+        if len > isize::MAX as usize {
+            return None;
+        }
+        let iov = libc::iovec {
+            iov_base: buf as *mut libc::c_void,
+            iov_len: len,
+        };
+        // SAFETY: as for `read`: the kernel writes at most `len` bytes at the
+        // user's address, validating it; RWF_NOWAIT makes it fail with
+        // EAGAIN instead of sleeping.  `iov` lives across the call.
+        let n = unsafe { libc::preadv2(fd, &iov, 1, off, libc::RWF_NOWAIT) };
+        // Partial data (some pages not cached) is not a result: the queued
+        // job reads the whole range.  0 is end of file.
+        (n == len as isize || n == 0).then_some(n as usize)
+    }
+
     fn spawn_worker(&self, body: Box<dyn FnOnce() + Send + 'static>) -> Result<(), Errno> {
         // The new thread inherits the creator's signal mask: block
         // everything around the spawn so that no user signal handler can
@@ -224,13 +268,13 @@ impl Os for LinuxOs {
 
     fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
         let mut b = [0u8; abi::SIZE];
-        vm_read(p.addr(), &mut b)?;
+        vm_read(&mut [(p.addr(), &mut b[..])])?;
         Ok(abi::decode_aiocb(&b))
     }
 
     fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
         let mut b = [0u8; abi::SIGEV_SIZE];
-        vm_read(p.addr(), &mut b)?;
+        vm_read(&mut [(p.addr(), &mut b[..])])?;
         Ok(abi::decode_sigevent(&b))
     }
 
@@ -241,7 +285,7 @@ impl Os for LinuxOs {
         out: &mut Vec<UserPtr<Aiocb>>,
     ) -> Result<(), Errno> {
         let mut b = std::vec![0u8; n.checked_mul(8).ok_or(Errno::EINVAL)?];
-        vm_read(p.addr(), &mut b)?;
+        vm_read(&mut [(p.addr(), &mut b[..])])?;
         out.extend(b.chunks_exact(8).map(|c| {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);
@@ -252,7 +296,7 @@ impl Os for LinuxOs {
 
     fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
         let mut b = [0u8; 16];
-        vm_read(p.addr(), &mut b)?;
+        vm_read(&mut [(p.addr(), &mut b[..])])?;
         let (s, ns) = b.split_at(8);
         Ok(TimespecReq {
             sec: i64::from_ne_bytes(s.try_into().map_err(|_| Errno::EFAULT)?),
@@ -262,38 +306,48 @@ impl Os for LinuxOs {
 
     fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
         let mut b = [0u8; 4];
-        vm_read(p.addr() + abi::STATE, &mut b)?;
+        vm_read(&mut [(p.addr() + abi::STATE, &mut b[..])])?;
         Ok(i32::from_ne_bytes(b))
     }
 
     fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
-        vm_write(p.addr() + abi::STATE, &state.to_ne_bytes())
+        vm_write(&[(p.addr() + abi::STATE, &state.to_ne_bytes()[..])])
     }
 
-    fn copyin_result(&self, p: UserPtr<Aiocb>) -> Result<(Option<Errno>, isize), Errno> {
-        // __error_code, 4 bytes of padding, __return_value.
-        let mut b = [0u8; 16];
-        vm_read(p.addr() + abi::ERRNO, &mut b)?;
-        let e = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-        let mut r = [0u8; 8];
-        r.copy_from_slice(&b[abi::RETVAL - abi::ERRNO..]);
-        Ok((
-            (e != 0).then(|| lerrno::from_linux(e)),
-            i64::from_ne_bytes(r) as isize,
-        ))
-    }
-
-    fn copyout_result(
+    fn copyout_status(
         &self,
         p: UserPtr<Aiocb>,
+        state: i32,
         error: Option<Errno>,
         retval: isize,
     ) -> Result<(), Errno> {
-        vm_write(
-            p.addr() + abi::ERRNO,
-            &error.map_or(0, to_linux).to_ne_bytes(),
-        )?;
-        vm_write(p.addr() + abi::RETVAL, &(retval as i64).to_ne_bytes())
+        let e = error.map_or(0, to_linux).to_ne_bytes();
+        let r = (retval as i64).to_ne_bytes();
+        let st = state.to_ne_bytes();
+        // One call, three pieces in this order: the kernel copies iovecs
+        // one after the other, and x86 keeps stores in program order, so
+        // `_state` becomes visible last.
+        vm_write(&[
+            (p.addr() + abi::ERRNO, &e[..]),
+            (p.addr() + abi::RETVAL, &r[..]),
+            (p.addr() + abi::STATE, &st[..]),
+        ])
+    }
+
+    fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno> {
+        let (mut st, mut e, mut r) = ([0u8; 4], [0u8; 4], [0u8; 8]);
+        // `_state` first, then the result, in one call (see copyout_status).
+        vm_read(&mut [
+            (p.addr() + abi::STATE, &mut st[..]),
+            (p.addr() + abi::ERRNO, &mut e[..]),
+            (p.addr() + abi::RETVAL, &mut r[..]),
+        ])?;
+        let e = i32::from_ne_bytes(e);
+        Ok((
+            i32::from_ne_bytes(st),
+            (e != 0).then(|| lerrno::from_linux(e)),
+            i64::from_ne_bytes(r) as isize,
+        ))
     }
 
     fn valid_signal(&self, signo: i32) -> bool {
