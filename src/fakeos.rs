@@ -96,7 +96,8 @@ unsafe impl RawCondVar<FakeMutex> for FakeCondVar {
     }
     unsafe fn wait(&self, m: &FakeMutex, how: Sleep) -> Wakeup {
         let timeout = match how {
-            Sleep::Uninterruptible | Sleep::Worker => None,
+            Sleep::Uninterruptible => None,
+            Sleep::Worker { timeout_ns } => timeout_ns,
             Sleep::Interruptible { timeout_ns } => {
                 if INTERRUPT_NEXT_WAIT.with(|c| c.replace(false)) {
                     return Wakeup::Interrupted;

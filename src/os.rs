@@ -47,9 +47,13 @@ pub enum Sleep {
     Uninterruptible,
     /// A worker waiting for jobs: ends with `Interrupted` only when the
     /// worker must leave because its process is exiting (NetBSD sets
-    /// LW_WEXIT on every LWP before the exit hooks run); hosts whose
-    /// workers die with the process treat it as `Uninterruptible`.
-    Worker,
+    /// LW_WEXIT on every LWP before the exit hooks run; hosts whose workers
+    /// die with the process never report it), and with `TimedOut` after
+    /// the idle timeout if one is given.
+    Worker {
+        /// Idle time after which a spare worker retires.
+        timeout_ns: Option<u64>,
+    },
     /// A caught signal ends it, and so does the timeout if one is given
     /// (`aio_suspend`, `lio_listio(LIO_WAIT)`).
     Interruptible {

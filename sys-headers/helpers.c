@@ -134,9 +134,15 @@ aiok_cv_wait(struct kcondvar *cv, struct kmutex *mtx, int how,
 		 * interrupts it.  A stop must not make it spin: pause one
 		 * tick uninterruptibly and report a plain wakeup.
 		 */
-		error = cv_wait_sig(cv, mtx);
+		if (timeout_ns == 0)
+			error = cv_wait_sig(cv, mtx);
+		else
+			error = cv_timedwait_sig(cv, mtx,
+			    aiok_ns2ticks(timeout_ns));
 		if (error == 0)
 			return 0;
+		if (error == EWOULDBLOCK)
+			return EWOULDBLOCK;
 		if ((curlwp->l_flag & LW_WEXIT) != 0)
 			return EINTR;
 		(void)cv_timedwait(cv, mtx, 1);

@@ -61,6 +61,7 @@ unsafe impl RawCondVar<LMutex> for LCond {
             cv: Condvar::new(),
         }
     }
+    // No timeouts in the model: every wait ends by a wakeup.
     unsafe fn wait(&self, m: &LMutex, _how: Sleep) -> Wakeup {
         let mut g = self.seq.lock().unwrap();
         let start = *g;

@@ -20,7 +20,7 @@ use crate::abi::{AIO_ALLDONE, AIO_CANCELED, AIO_NOTCANCELED};
 use crate::errno::Errno;
 use crate::os::{Aiocb, Os, UserPtr};
 
-use super::proc::AioProc;
+use super::proc::{AioProc, Select};
 
 /// `aio_cancel(fd, p)`; `p` null cancels every job on `fd`.
 pub fn aio_cancel<O: Os>(
@@ -41,12 +41,12 @@ pub fn aio_cancel<O: Os>(
     let mut batch = Vec::new();
     let (canceled, notcanceled) = {
         let mut g = proc.state.lock();
-        if p.is_null() {
-            AioProc::cancel_where(&mut g, &mut batch, .., |j| j.fd == fd)
+        let which = if p.is_null() {
+            Select::Fd(fd)
         } else {
-            let a = p.addr();
-            AioProc::cancel_where(&mut g, &mut batch, a..=a, |_| true)
-        }
+            Select::One(p.addr())
+        };
+        AioProc::cancel_where(&mut g, &mut batch, which)
     };
     proc.retire(&mut batch, false);
     Ok(if notcanceled {

@@ -6,7 +6,7 @@
 //! submissions and never disturbs jobs already queued.  Plain atomics: no
 //! lock is taken here, so the counters sit outside the lock order.
 
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 
 use crate::abi::{AIO_LISTIO_MAX, AIO_MAX};
 use crate::errno::Errno;
@@ -15,6 +15,9 @@ use crate::errno::Errno;
 /// more whenever a job is queued and none is idle, so that a job blocked
 /// on a stream (a pipe nobody writes) does not stall jobs on other files.
 pub const DEFAULT_MAX_WORKERS: usize = 8;
+/// How long a spare worker (beyond a process's first) waits for work
+/// before it retires: 10 s.
+pub const DEFAULT_WORKER_IDLE_NS: u64 = 10_000_000_000;
 /// Largest pool a process may be given.
 pub const MAX_WORKERS_LIMIT: usize = 256;
 
@@ -24,6 +27,7 @@ pub struct System {
     aio_max: AtomicUsize,
     listio_max: AtomicUsize,
     max_workers: AtomicUsize,
+    worker_idle_ns: AtomicU64,
     jobs: AtomicUsize,
     procs: AtomicUsize,
 }
@@ -41,6 +45,7 @@ impl System {
             aio_max: AtomicUsize::new(AIO_MAX),
             listio_max: AtomicUsize::new(AIO_LISTIO_MAX),
             max_workers: AtomicUsize::new(DEFAULT_MAX_WORKERS),
+            worker_idle_ns: AtomicU64::new(DEFAULT_WORKER_IDLE_NS),
             jobs: AtomicUsize::new(0),
             procs: AtomicUsize::new(0),
         }
@@ -85,6 +90,21 @@ impl System {
             return Err(Errno::EINVAL);
         }
         self.max_workers.store(v, SeqCst);
+        Ok(())
+    }
+
+    /// Idle time after which a spare worker retires.
+    pub fn worker_idle_ns(&self) -> u64 {
+        self.worker_idle_ns.load(Relaxed)
+    }
+
+    /// Sets the idle time after which a spare worker retires (at least
+    /// 1 ms).
+    pub fn set_worker_idle_ns(&self, ns: u64) -> Result<(), Errno> {
+        if ns < 1_000_000 {
+            return Err(Errno::EINVAL);
+        }
+        self.worker_idle_ns.store(ns, SeqCst);
         Ok(())
     }
 

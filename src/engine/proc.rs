@@ -31,7 +31,7 @@ use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::ops::RangeBounds;
+use hashbrown::HashMap;
 
 use crate::abi::JOB_DONE;
 use crate::os::{Aiocb, Notify, Os, Sleep, UserPtr, Wakeup};
@@ -55,8 +55,9 @@ pub(crate) struct Lio {
 
 /// Everything under the AIO lock `(a)`.
 pub(crate) struct ProcState<O: Os> {
-    /// Jobs in flight, by user aiocb address.
-    pub jobs: BTreeMap<usize, Job<O>>,
+    /// Jobs in flight, by user aiocb address (O(1) expected: duplicate
+    /// checks, `aio_error` of a running job, single-job cancel).
+    pub jobs: HashMap<usize, Job<O>>,
     /// Queued jobs in submission order.
     pub queue: VecDeque<usize>,
     /// Jobs being run: (aiocb address, file key, ordering class).
@@ -75,6 +76,17 @@ pub(crate) struct ProcState<O: Os> {
     pub waiters: usize,
     /// The process is exiting: no new jobs.
     pub exiting: bool,
+}
+
+/// Which jobs a cancellation applies to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Select {
+    /// The job of this aiocb address.
+    One(usize),
+    /// Every job submitted on this descriptor.
+    Fd(i32),
+    /// Every job (process exit).
+    All,
 }
 
 /// A job whose result is fixed and must be published, notified and
@@ -115,7 +127,7 @@ impl<O: Os> AioProc<O> {
             os,
             sys,
             state: Mutex::new(ProcState {
-                jobs: BTreeMap::new(),
+                jobs: HashMap::new(),
                 queue: VecDeque::new(),
                 running: Vec::new(),
                 slots: 0,
@@ -279,13 +291,17 @@ impl<O: Os> AioProc<O> {
             if g.exiting {
                 break;
             }
+            // The first worker stays; spares retire after an idle period.
+            let timeout_ns = (g.workers > 1).then(|| self.sys.worker_idle_ns());
             g.idle += 1;
-            let w = self.work.wait(&mut g, Sleep::Worker);
+            let w = self.work.wait(&mut g, Sleep::Worker { timeout_ns });
             g.idle -= 1;
-            if w == Wakeup::Interrupted {
-                // The process is exiting; its exit hook cancels whatever is
-                // still queued once every worker is gone.
-                break;
+            match w {
+                // The process is exiting; its exit hook cancels whatever
+                // is still queued once every worker is gone.
+                Wakeup::Interrupted => break,
+                Wakeup::TimedOut if g.workers > 1 && g.queue.is_empty() => break,
+                _ => {}
             }
         }
         g.workers -= 1;
@@ -362,7 +378,7 @@ impl<O: Os> AioProc<O> {
         {
             let mut g = self.state.lock();
             g.exiting = true;
-            Self::cancel_where(&mut g, &mut batch, .., |_| true);
+            Self::cancel_where(&mut g, &mut batch, Select::All);
         }
         self.retire(&mut batch, true);
     }
@@ -375,16 +391,12 @@ impl<O: Os> AioProc<O> {
     pub(crate) fn cancel_where(
         g: &mut Guard<'_, O>,
         batch: &mut Vec<Retired<O>>,
-        range: impl RangeBounds<usize>,
-        mut pick: impl FnMut(&Job<O>) -> bool,
+        which: Select,
     ) -> (bool, bool) {
         let st = &mut **g;
         let (mut canceled, mut notcanceled) = (false, false);
         let mut dequeued = false;
-        for (&addr, job) in st.jobs.range_mut(range) {
-            if !pick(job) {
-                continue;
-            }
+        let mut cancel_one = |addr: usize, job: &mut Job<O>| {
             let was = job.state();
             match job.apply(Event::Cancel) {
                 Ok(JobState::Finishing) => {
@@ -400,6 +412,23 @@ impl<O: Os> AioProc<O> {
                 }
                 Ok(_) => canceled = true,
                 Err(_) => notcanceled |= was == JobState::Running,
+            }
+        };
+        match which {
+            Select::One(addr) => {
+                if let Some(job) = st.jobs.get_mut(&addr) {
+                    cancel_one(addr, job);
+                }
+            }
+            Select::Fd(fd) => {
+                for (&addr, job) in st.jobs.iter_mut().filter(|(_, j)| j.fd == fd) {
+                    cancel_one(addr, job);
+                }
+            }
+            Select::All => {
+                for (&addr, job) in st.jobs.iter_mut() {
+                    cancel_one(addr, job);
+                }
             }
         }
         if dequeued {

@@ -278,7 +278,7 @@ impl<O: Os> AioProc<O> {
             g.workers -= 1;
             g.idle -= 1;
             if g.workers == 0 {
-                Self::cancel_where(&mut g, &mut batch, .., |_| true);
+                Self::cancel_where(&mut g, &mut batch, super::proc::Select::All);
             }
         }
         for r in batch.iter_mut() {

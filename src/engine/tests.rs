@@ -620,3 +620,35 @@ fn cached_reads_complete_inline_without_a_worker() {
     let w = h.os.aiocb(wo, 0, buf, 4, 0);
     assert_eq!(sys_aio_read(&h, w), Err(Errno::EBADF));
 }
+
+#[test]
+fn spare_workers_retire_when_idle_the_first_stays() {
+    let h = host();
+    h.sys.set_worker_idle_ns(20_000_000).unwrap();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    let other = h.os.open(Kind::Stream, true, true, false, b"");
+    let a = h.os.aiocb(pipe, 0, h.os.alloc(1), 1, 0);
+    let b = h.os.aiocb(other, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, a).unwrap();
+    h.os.wait_started(pipe, 1);
+    sys_aio_read(&h, b).unwrap();
+    h.os.wait_started(other, 1);
+    let aio = h.aio().unwrap();
+    assert_eq!(aio.workers(), 2);
+    h.os.feed(pipe, b"x");
+    h.os.feed(other, b"y");
+    assert_eq!(wait_done(&h, a), 0);
+    assert_eq!(wait_done(&h, b), 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while aio.workers() > 1 {
+        assert!(Instant::now() < deadline, "spare worker never retired");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(aio.workers(), 1, "the first worker retired too");
+    // The pool still serves work.
+    let c = h.os.aiocb(pipe, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, c).unwrap();
+    h.os.feed(pipe, b"z");
+    assert_eq!(wait_done(&h, c), 0);
+}

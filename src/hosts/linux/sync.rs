@@ -98,7 +98,8 @@ unsafe impl RawCondVar<FutexMutex> for FutexCondVar {
         // SAFETY: the caller holds `m` (this function's contract).
         unsafe { m.unlock() };
         let (timeout, interruptible) = match how {
-            Sleep::Uninterruptible | Sleep::Worker => (None, false),
+            Sleep::Uninterruptible => (None, false),
+            Sleep::Worker { timeout_ns } => (timeout_ns, false),
             Sleep::Interruptible { timeout_ns } => (timeout_ns, true),
         };
         let r = match futex_wait(&self.seq, seen, timeout) {
