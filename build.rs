@@ -92,9 +92,11 @@ mod netbsd {
                 "-DDIAGNOSTIC".into(),
             ]);
         } else {
+            // As bsd.kmodule.mk compiles a module.
             f.extend([
                 "-D_KERNEL".to_string(),
                 "-D_MODULE".into(),
+                "-DSYSCTL_INCLUDE_DESCR".into(),
                 format!("-I{}", s("common/include")),
             ]);
         }
@@ -181,7 +183,17 @@ mod netbsd {
                     .flag("-U__linux")
                     .flag("-U__gnu_linux__");
             } else {
-                cc.flag("-mcmodel=kernel").flag("-fno-pic");
+                // A Linux compiler is not a NetBSD one: NetBSD's
+                // predefines, none of Linux's, and no stack protector
+                // (a module may not assume the kernel has SSP).
+                cc.flag("-mcmodel=kernel")
+                    .flag("-fno-pic")
+                    .flag("-fno-stack-protector")
+                    .define("__NetBSD__", None)
+                    .flag("-U__linux__")
+                    .flag("-Ulinux")
+                    .flag("-U__linux")
+                    .flag("-U__gnu_linux__");
             }
             cc.compile("aio_helpers");
         }
