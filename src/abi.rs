@@ -107,3 +107,138 @@ pub mod netbsd_aiocb {
     /// `sizeof(struct timespec)`: `time_t tv_sec; long tv_nsec`.
     pub const TIMESPEC_SIZE: usize = 16;
 }
+
+/// Copying NetBSD aiocbs as bytes, for every host whose user memory is
+/// NetBSD-shaped (the kernel and rump hosts, the fake OS, the loom
+/// models): one decoder, so the tests exercise the kernel's own.
+pub mod netbsd_codec {
+    use alloc::vec::Vec;
+    use core::sync::atomic::{fence, Ordering};
+
+    use super::netbsd_aiocb as L;
+    use crate::errno::Errno;
+    use crate::os::{Aiocb, AiocbReq, Sigevent, SigeventReq, Timespec, TimespecReq, UserPtr};
+
+    /// Byte copies to and from user memory.
+    pub trait UserBytes {
+        /// Copies `out.len()` bytes in from `addr`.
+        fn copyin(&self, addr: usize, out: &mut [u8]) -> Result<(), Errno>;
+        /// Copies `bytes` out to `addr`.
+        fn copyout(&self, addr: usize, bytes: &[u8]) -> Result<(), Errno>;
+    }
+
+    fn i32_at(b: &[u8], at: usize) -> i32 {
+        i32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    }
+
+    fn u64_at(b: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_ne_bytes(w)
+    }
+
+    fn sigevent(b: &[u8]) -> SigeventReq {
+        SigeventReq {
+            notify: i32_at(b, L::SIGEV_NOTIFY),
+            signo: i32_at(b, L::SIGEV_SIGNO),
+            value: u64_at(b, L::SIGEV_VALUE) as usize,
+            function: u64_at(b, L::SIGEV_FUNCTION) as usize,
+            attributes: u64_at(b, L::SIGEV_ATTRIBUTES) as usize,
+        }
+    }
+
+    /// The user-set fields of an aiocb.
+    pub fn copyin_aiocb(m: &impl UserBytes, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
+        let mut b = [0u8; L::SIZE];
+        m.copyin(p.addr(), &mut b)?;
+        Ok(AiocbReq {
+            fildes: i32_at(&b, L::FILDES),
+            opcode: i32_at(&b, L::LIO_OPCODE),
+            reqprio: i32_at(&b, L::REQPRIO),
+            buf: u64_at(&b, L::BUF) as usize,
+            nbytes: u64_at(&b, L::NBYTES) as usize,
+            offset: u64_at(&b, L::OFFSET) as i64,
+            sigevent: sigevent(&b[L::SIGEVENT..L::SIGEVENT + L::SIGEV_SIZE]),
+        })
+    }
+
+    /// A `struct sigevent`.
+    pub fn copyin_sigevent(m: &impl UserBytes, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
+        let mut b = [0u8; L::SIGEV_SIZE];
+        m.copyin(p.addr(), &mut b)?;
+        Ok(sigevent(&b))
+    }
+
+    /// `n` aiocb pointers, appended to `out`.
+    pub fn copyin_aiocb_list(
+        m: &impl UserBytes,
+        p: UserPtr<UserPtr<Aiocb>>,
+        n: usize,
+        out: &mut Vec<UserPtr<Aiocb>>,
+    ) -> Result<(), Errno> {
+        let len = n.checked_mul(8).ok_or(Errno::EINVAL)?;
+        let mut b = Vec::new();
+        b.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
+        b.resize(len, 0u8);
+        m.copyin(p.addr(), &mut b)?;
+        out.extend(
+            b.chunks_exact(8)
+                .map(|c| UserPtr::new(u64_at(c, 0) as usize)),
+        );
+        Ok(())
+    }
+
+    /// A `struct timespec`.
+    pub fn copyin_timespec(m: &impl UserBytes, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
+        let mut b = [0u8; L::TIMESPEC_SIZE];
+        m.copyin(p.addr(), &mut b)?;
+        Ok(TimespecReq {
+            sec: u64_at(&b, 0) as i64,
+            nsec: u64_at(&b, 8) as i64,
+        })
+    }
+
+    /// `_state`.
+    pub fn copyin_state(m: &impl UserBytes, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
+        let mut b = [0u8; 4];
+        m.copyin(p.addr() + L::STATE, &mut b)?;
+        Ok(i32::from_ne_bytes(b))
+    }
+
+    /// Writes `_state`.
+    pub fn copyout_state(m: &impl UserBytes, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
+        m.copyout(p.addr() + L::STATE, &state.to_ne_bytes())
+    }
+
+    /// `_errno` and `_retval`, then `_state` (the publication order).
+    pub fn copyout_status(
+        m: &impl UserBytes,
+        p: UserPtr<Aiocb>,
+        state: i32,
+        error: Option<Errno>,
+        retval: isize,
+    ) -> Result<(), Errno> {
+        let mut b = [0u8; L::SIZE - L::ERRNO];
+        b[..4].copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
+        b[L::RETVAL - L::ERRNO..].copy_from_slice(&(retval as i64).to_ne_bytes());
+        m.copyout(p.addr() + L::ERRNO, &b)?;
+        // The copies are calls the compiler cannot move stores across; the
+        // fence orders them for the CPU (free on x86's TSO).
+        fence(Ordering::Release);
+        copyout_state(m, p, state)
+    }
+
+    /// `_state`, then `_errno` and `_retval`.
+    pub fn copyin_status(
+        m: &impl UserBytes,
+        p: UserPtr<Aiocb>,
+    ) -> Result<(i32, Option<Errno>, isize), Errno> {
+        let state = copyin_state(m, p)?;
+        fence(Ordering::Acquire);
+        let mut b = [0u8; L::SIZE - L::ERRNO];
+        m.copyin(p.addr() + L::ERRNO, &mut b)?;
+        let e = i32_at(&b, 0);
+        let r = u64_at(&b, L::RETVAL - L::ERRNO) as i64 as isize;
+        Ok((state, (e != 0).then(|| Errno::new(e)), r))
+    }
+}

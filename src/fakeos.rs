@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use crate::abi::netbsd_aiocb as L;
+use crate::abi::netbsd_codec as codec;
 use crate::abi::{JOB_NONE, NSIG};
 use crate::engine::{AioProc, System};
 use crate::errno::Errno;
@@ -563,20 +564,12 @@ impl FakeOs {
     }
 }
 
-fn rd_i32(b: &[u8], at: usize) -> i32 {
-    i32::from_ne_bytes(b[at..at + 4].try_into().unwrap())
-}
-fn rd_u64(b: &[u8], at: usize) -> u64 {
-    u64::from_ne_bytes(b[at..at + 8].try_into().unwrap())
-}
-
-fn decode_sigevent(b: &[u8]) -> SigeventReq {
-    SigeventReq {
-        notify: rd_i32(b, L::SIGEV_NOTIFY),
-        signo: rd_i32(b, L::SIGEV_SIGNO),
-        value: rd_u64(b, L::SIGEV_VALUE) as usize,
-        function: rd_u64(b, L::SIGEV_FUNCTION) as usize,
-        attributes: rd_u64(b, L::SIGEV_ATTRIBUTES) as usize,
+impl codec::UserBytes for FakeOs {
+    fn copyin(&self, addr: usize, out: &mut [u8]) -> Result<(), Errno> {
+        FakeOs::copyin(self, addr, out)
+    }
+    fn copyout(&self, addr: usize, bytes: &[u8]) -> Result<(), Errno> {
+        FakeOs::copyout(self, addr, bytes)
     }
 }
 
@@ -650,23 +643,11 @@ impl Os for FakeOs {
     }
 
     fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
-        let mut b = [0u8; L::SIZE];
-        self.copyin(p.addr(), &mut b)?;
-        Ok(AiocbReq {
-            fildes: rd_i32(&b, L::FILDES),
-            opcode: rd_i32(&b, L::LIO_OPCODE),
-            reqprio: rd_i32(&b, L::REQPRIO),
-            buf: rd_u64(&b, L::BUF) as usize,
-            nbytes: rd_u64(&b, L::NBYTES) as usize,
-            offset: rd_u64(&b, L::OFFSET) as i64,
-            sigevent: decode_sigevent(&b[L::SIGEVENT..L::SIGEVENT + L::SIGEV_SIZE]),
-        })
+        codec::copyin_aiocb(self, p)
     }
 
     fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
-        let mut b = [0u8; L::SIGEV_SIZE];
-        self.copyin(p.addr(), &mut b)?;
-        Ok(decode_sigevent(&b))
+        codec::copyin_sigevent(self, p)
     }
 
     fn copyin_aiocb_list(
@@ -675,29 +656,19 @@ impl Os for FakeOs {
         n: usize,
         out: &mut Vec<UserPtr<Aiocb>>,
     ) -> Result<(), Errno> {
-        let mut b = std::vec![0u8; n * 8];
-        self.copyin(p.addr(), &mut b)?;
-        out.extend((0..n).map(|i| UserPtr::new(rd_u64(&b, 8 * i) as usize)));
-        Ok(())
+        codec::copyin_aiocb_list(self, p, n, out)
     }
 
     fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
-        let mut b = [0u8; 16];
-        self.copyin(p.addr(), &mut b)?;
-        Ok(TimespecReq {
-            sec: rd_u64(&b, 0) as i64,
-            nsec: rd_u64(&b, 8) as i64,
-        })
+        codec::copyin_timespec(self, p)
     }
 
     fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
-        let mut b = [0u8; 4];
-        self.copyin(p.addr() + L::STATE, &mut b)?;
-        Ok(i32::from_ne_bytes(b))
+        codec::copyin_state(self, p)
     }
 
     fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
-        self.copyout(p.addr() + L::STATE, &state.to_ne_bytes())
+        codec::copyout_state(self, p, state)
     }
 
     fn copyout_status(
@@ -707,23 +678,11 @@ impl Os for FakeOs {
         error: Option<Errno>,
         retval: isize,
     ) -> Result<(), Errno> {
-        let mut b = [0u8; 12];
-        b[..4].copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
-        b[4..].copy_from_slice(&(retval as i64).to_ne_bytes());
-        self.copyout(p.addr() + L::ERRNO, &b)?;
-        self.copyout(p.addr() + L::STATE, &state.to_ne_bytes())
+        codec::copyout_status(self, p, state, error, retval)
     }
 
     fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno> {
-        let state = self.copyin_state(p)?;
-        let mut b = [0u8; 12];
-        self.copyin(p.addr() + L::ERRNO, &mut b)?;
-        let e = rd_i32(&b, 0);
-        Ok((
-            state,
-            (e != 0).then(|| Errno::new(e)),
-            rd_u64(&b, 4) as i64 as isize,
-        ))
+        codec::copyin_status(self, p)
     }
 
     fn valid_signal(&self, signo: i32) -> bool {

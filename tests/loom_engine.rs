@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex as StdMutex;
 
 use loom::sync::{Condvar, Mutex};
-use netbsd_aio::abi::{self, netbsd_aiocb as L};
+use netbsd_aio::abi::{self, netbsd_aiocb as L, netbsd_codec as codec};
 use netbsd_aio::engine::{AioProc, System};
 use netbsd_aio::os::*;
 use netbsd_aio::syscalls::*;
@@ -162,11 +162,13 @@ impl LoomOs {
     }
 }
 
-fn rd_i32(b: &[u8], at: usize) -> i32 {
-    i32::from_ne_bytes(b[at..at + 4].try_into().unwrap())
-}
-fn rd_u64(b: &[u8], at: usize) -> u64 {
-    u64::from_ne_bytes(b[at..at + 8].try_into().unwrap())
+impl codec::UserBytes for LoomOs {
+    fn copyin(&self, addr: usize, out: &mut [u8]) -> Result<(), Errno> {
+        LoomOs::copyin(self, addr, out)
+    }
+    fn copyout(&self, addr: usize, bytes: &[u8]) -> Result<(), Errno> {
+        LoomOs::copyout(self, addr, bytes)
+    }
 }
 
 impl Os for LoomOs {
@@ -224,74 +226,48 @@ impl Os for LoomOs {
         Ok(())
     }
     fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
-        let mut b = [0u8; L::SIZE];
-        self.copyin(p.addr(), &mut b)?;
-        let s = L::SIGEVENT;
-        Ok(AiocbReq {
-            fildes: rd_i32(&b, L::FILDES),
-            opcode: rd_i32(&b, L::LIO_OPCODE),
-            reqprio: rd_i32(&b, L::REQPRIO),
-            buf: rd_u64(&b, L::BUF) as usize,
-            nbytes: rd_u64(&b, L::NBYTES) as usize,
-            offset: rd_u64(&b, L::OFFSET) as i64,
-            sigevent: SigeventReq {
-                notify: rd_i32(&b, s + L::SIGEV_NOTIFY),
-                signo: rd_i32(&b, s + L::SIGEV_SIGNO),
-                value: rd_u64(&b, s + L::SIGEV_VALUE) as usize,
-                function: 0,
-                attributes: 0,
-            },
-        })
+        codec::copyin_aiocb(self, p)
     }
-    fn copyin_sigevent(&self, _p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
-        Ok(SigeventReq::default())
+
+    fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
+        codec::copyin_sigevent(self, p)
     }
+
     fn copyin_aiocb_list(
         &self,
         p: UserPtr<UserPtr<Aiocb>>,
         n: usize,
         out: &mut Vec<UserPtr<Aiocb>>,
     ) -> Result<(), Errno> {
-        let mut b = vec![0u8; n * 8];
-        self.copyin(p.addr(), &mut b)?;
-        out.extend((0..n).map(|i| UserPtr::new(rd_u64(&b, 8 * i) as usize)));
-        Ok(())
+        codec::copyin_aiocb_list(self, p, n, out)
     }
-    fn copyin_timespec(&self, _p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
-        Err(Errno::EFAULT)
+
+    fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
+        codec::copyin_timespec(self, p)
     }
+
     fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
-        let mut b = [0u8; 4];
-        self.copyin(p.addr() + L::STATE, &mut b)?;
-        Ok(i32::from_ne_bytes(b))
+        codec::copyin_state(self, p)
     }
+
     fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
-        self.copyout(p.addr() + L::STATE, &state.to_ne_bytes())
+        codec::copyout_state(self, p, state)
     }
+
     fn copyout_status(
         &self,
         p: UserPtr<Aiocb>,
         state: i32,
-        e: Option<Errno>,
-        r: isize,
+        error: Option<Errno>,
+        retval: isize,
     ) -> Result<(), Errno> {
-        let mut b = [0u8; 12];
-        b[..4].copy_from_slice(&e.map_or(0, Errno::get).to_ne_bytes());
-        b[4..].copy_from_slice(&(r as i64).to_ne_bytes());
-        self.copyout(p.addr() + L::ERRNO, &b)?;
-        self.copyout(p.addr() + L::STATE, &state.to_ne_bytes())
+        codec::copyout_status(self, p, state, error, retval)
     }
+
     fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno> {
-        let state = self.copyin_state(p)?;
-        let mut b = [0u8; 12];
-        self.copyin(p.addr() + L::ERRNO, &mut b)?;
-        let e = rd_i32(&b, 0);
-        Ok((
-            state,
-            (e != 0).then(|| Errno::new(e)),
-            rd_u64(&b, 4) as i64 as isize,
-        ))
+        codec::copyin_status(self, p)
     }
+
     fn valid_signal(&self, s: i32) -> bool {
         (1..64).contains(&s)
     }

@@ -7,7 +7,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::{c_int, c_long, c_longlong, c_void};
 
-use crate::abi::{netbsd_aiocb as L, NSIG};
+use crate::abi::{netbsd_codec as codec, NSIG};
 use crate::engine::{AioProc, System};
 use crate::errno::Errno;
 use crate::kern::{self, file::FileRef, sync::KCondVar, sync::KMutex, user};
@@ -32,25 +32,15 @@ unsafe impl Send for NetBsdOs {}
 // SAFETY: as above; the pointer itself is never written.
 unsafe impl Sync for NetBsdOs {}
 
-fn rd_i32(b: &[u8], at: usize) -> i32 {
-    i32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
+/// The calling process's memory through copyin/copyout.
+struct KernelBytes;
 
-fn rd_u64(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_ne_bytes(w)
-}
-
-fn sigevent_req(s: &sys::sigevent) -> SigeventReq {
-    SigeventReq {
-        notify: s.sigev_notify,
-        signo: s.sigev_signo,
-        // SAFETY: reading the pointer member of union sigval: every bit
-        // pattern is a valid pointer value, and it is only carried along.
-        value: unsafe { s.sigev_value.sival_ptr } as usize,
-        function: s.sigev_notify_function.map_or(0, |f| f as usize),
-        attributes: s.sigev_notify_attributes as usize,
+impl codec::UserBytes for KernelBytes {
+    fn copyin(&self, addr: usize, out: &mut [u8]) -> Result<(), Errno> {
+        user::copyin(addr, out)
+    }
+    fn copyout(&self, addr: usize, bytes: &[u8]) -> Result<(), Errno> {
+        user::copyout(bytes, addr)
     }
 }
 
@@ -91,21 +81,11 @@ impl Os for NetBsdOs {
     }
 
     fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
-        let a: sys::aiocb = user::copyin_struct(p.addr())?;
-        Ok(AiocbReq {
-            fildes: a.aio_fildes,
-            opcode: a.aio_lio_opcode,
-            reqprio: a.aio_reqprio,
-            buf: a.aio_buf as usize,
-            nbytes: a.aio_nbytes,
-            offset: a.aio_offset,
-            sigevent: sigevent_req(&a.aio_sigevent),
-        })
+        codec::copyin_aiocb(&KernelBytes, p)
     }
 
     fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
-        let s: sys::sigevent = user::copyin_struct(p.addr())?;
-        Ok(sigevent_req(&s))
+        codec::copyin_sigevent(&KernelBytes, p)
     }
 
     fn copyin_aiocb_list(
@@ -114,33 +94,19 @@ impl Os for NetBsdOs {
         n: usize,
         out: &mut Vec<UserPtr<Aiocb>>,
     ) -> Result<(), Errno> {
-        let mut b = Vec::new();
-        b.try_reserve_exact(n * 8).map_err(|_| Errno::ENOMEM)?;
-        b.resize(n * 8, 0u8);
-        user::copyin(p.addr(), &mut b)?;
-        out.extend(
-            b.chunks_exact(8)
-                .map(|c| UserPtr::new(rd_u64(c, 0) as usize)),
-        );
-        Ok(())
+        codec::copyin_aiocb_list(&KernelBytes, p, n, out)
     }
 
     fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
-        let t: sys::timespec = user::copyin_struct(p.addr())?;
-        Ok(TimespecReq {
-            sec: t.tv_sec,
-            nsec: t.tv_nsec,
-        })
+        codec::copyin_timespec(&KernelBytes, p)
     }
 
     fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
-        let mut b = [0u8; 4];
-        user::copyin(p.addr() + L::STATE, &mut b)?;
-        Ok(i32::from_ne_bytes(b))
+        codec::copyin_state(&KernelBytes, p)
     }
 
     fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
-        user::copyout(&state.to_ne_bytes(), p.addr() + L::STATE)
+        codec::copyout_state(&KernelBytes, p, state)
     }
 
     fn copyout_status(
@@ -150,24 +116,11 @@ impl Os for NetBsdOs {
         error: Option<Errno>,
         retval: isize,
     ) -> Result<(), Errno> {
-        let mut b = [0u8; L::SIZE - L::ERRNO];
-        b[..4].copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
-        b[L::RETVAL - L::ERRNO..].copy_from_slice(&(retval as i64).to_ne_bytes());
-        user::copyout(&b, p.addr() + L::ERRNO)?;
-        // copyout is a call the compiler cannot move stores across; the
-        // fence orders them for the CPU (a no-op on x86's TSO).
-        core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
-        user::copyout(&state.to_ne_bytes(), p.addr() + L::STATE)
+        codec::copyout_status(&KernelBytes, p, state, error, retval)
     }
 
     fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno> {
-        let state = self.copyin_state(p)?;
-        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
-        let mut b = [0u8; L::SIZE - L::ERRNO];
-        user::copyin(p.addr() + L::ERRNO, &mut b)?;
-        let e = rd_i32(&b, 0);
-        let r = rd_u64(&b, L::RETVAL - L::ERRNO) as i64 as isize;
-        Ok((state, (e != 0).then(|| Errno::new(e)), r))
+        codec::copyin_status(&KernelBytes, p)
     }
 
     fn valid_signal(&self, signo: i32) -> bool {

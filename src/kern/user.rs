@@ -35,31 +35,3 @@ pub fn copyout(bytes: &[u8], uaddr: usize) -> Result<(), Errno> {
         )
     })
 }
-
-/// Copies in a value of a plain-data binding type.
-pub fn copyin_struct<T: Plain>(uaddr: usize) -> Result<T, Errno> {
-    let mut v = T::default();
-    // SAFETY: `T: Plain` promises every byte pattern is a valid T and no
-    // padding invariant exists, so viewing it as bytes to fill is sound.
-    let bytes = unsafe {
-        core::slice::from_raw_parts_mut((&mut v as *mut T).cast::<u8>(), core::mem::size_of::<T>())
-    };
-    copyin(uaddr, bytes)?;
-    Ok(v)
-}
-
-/// Binding types made of integers, pointers and unions of them: any byte
-/// pattern is a valid value.
-///
-/// # Safety
-///
-/// Implement only for `#[repr(C)]` types whose fields are all integers,
-/// raw pointers, `Option` of function pointers, or unions/arrays of those.
-pub unsafe trait Plain: Default + Copy {}
-
-// SAFETY: aiocb holds integers, raw pointers and a sigevent.
-unsafe impl Plain for sys::aiocb {}
-// SAFETY: sigevent holds integers, a pointer union and an optional fn ptr.
-unsafe impl Plain for sys::sigevent {}
-// SAFETY: two integers.
-unsafe impl Plain for sys::timespec {}
