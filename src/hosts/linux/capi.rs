@@ -23,7 +23,7 @@ use std::sync::{Arc, Once};
 use libc::{c_int, ssize_t};
 
 use super::errno::to_linux;
-use super::os::{forget_pid, LinuxOs};
+use super::os::{forget_files, forget_pid, LinuxOs};
 use crate::abi;
 use crate::engine::{AioProc, System};
 use crate::errno::Errno;
@@ -44,6 +44,7 @@ extern "C" fn fork_child() {
     // exist here) is abandoned, not freed: the child starts with none.
     PROC.store(ptr::null_mut(), Release);
     forget_pid();
+    forget_files();
 }
 
 extern "C" fn at_exit() {

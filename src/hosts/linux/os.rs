@@ -2,7 +2,10 @@
 
 use std::boxed::Box;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex as StdMutex, Weak};
+
+use std::collections::HashMap;
 use std::vec::Vec;
 
 use super::abi;
@@ -119,8 +122,118 @@ fn retry(mut f: impl FnMut() -> isize) -> Result<usize, Errno> {
     }
 }
 
-/// The job's own descriptor for the file.
-pub struct LinuxFile(OwnedFd);
+/// The job's own reference to the file: a descriptor duplicated at
+/// submission, shared by the jobs in flight on the same open file.
+pub struct LinuxFile(Arc<OwnedFd>);
+
+/// Duplicates `fd` and describes the open file.
+fn open_file(fd: i32) -> Result<(LinuxFile, FileInfo), Errno> {
+    // SAFETY: fcntl on any integer is safe; it fails with EBADF when fd is
+    // not open.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(match lerrno::last() {
+            // Out of descriptors: a resource shortage, not a bad fd.
+            Errno::EMFILE | Errno::ENFILE => Errno::EAGAIN,
+            e => e,
+        });
+    }
+    // SAFETY: `dup` is a fresh descriptor that nothing else owns.
+    let file = LinuxFile(Arc::new(unsafe { OwnedFd::from_raw_fd(dup) }));
+    // SAFETY: F_GETFL on our own open descriptor.
+    let fl = unsafe { libc::fcntl(dup, libc::F_GETFL) };
+    if fl < 0 {
+        return Err(lerrno::last());
+    }
+    // SAFETY: `st` is plain data that fstat fills in completely on
+    // success; on failure it is not read.
+    let st = unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        if libc::fstat(dup, &mut st) != 0 {
+            return Err(lerrno::last());
+        }
+        st
+    };
+    let fmt = st.st_mode & libc::S_IFMT;
+    let acc = fl & libc::O_ACCMODE;
+    let info = FileInfo {
+        readable: acc == libc::O_RDONLY || acc == libc::O_RDWR,
+        writable: acc == libc::O_WRONLY || acc == libc::O_RDWR,
+        append: fl & libc::O_APPEND != 0,
+        seekable: fmt == libc::S_IFREG || fmt == libc::S_IFBLK,
+        key: (st.st_dev as usize).rotate_left(40) ^ st.st_ino as usize,
+    };
+    Ok((file, info))
+}
+
+/// Descriptors already duplicated for jobs in flight, by user descriptor
+/// number.  A new job on the same number shares the duplicate when
+/// `kcmp(KCMP_FILE)` says the number still names the same open file
+/// (one system call instead of dup, fcntl, fstat and close).  Entries
+/// hold only weak references: when the last job on a file ends, its
+/// duplicate is closed, so the cache never keeps a file (a pipe's write
+/// end, say) open behind the program's back.  Where kcmp is unavailable
+/// the cache turns itself off.  An `O_APPEND` set later with F_SETFL on
+/// the same open file is seen by the next job that dups afresh.
+type FileMap = HashMap<i32, (Weak<OwnedFd>, FileInfo)>;
+
+struct FileCache {
+    map: StdMutex<Option<FileMap>>,
+    off: AtomicBool,
+}
+
+static FILES: FileCache = FileCache {
+    map: StdMutex::new(None),
+    off: AtomicBool::new(false),
+};
+
+impl FileCache {
+    fn lookup(&self, fd: i32) -> Option<(LinuxFile, FileInfo)> {
+        if self.off.load(Relaxed) {
+            return None;
+        }
+        // try_lock: a busy cache is skipped, never waited for (and after
+        // fork a lock held by a vanished thread must not hang the child).
+        let (weak, info) = self.map.try_lock().ok()?.as_ref()?.get(&fd).cloned()?;
+        let dup = weak.upgrade()?;
+        let pid = self_pid();
+        // SAFETY: kcmp only compares the two descriptors' open files in
+        // our own process; it reads no memory of ours.
+        let r = unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, fd, dup.as_raw_fd()) };
+        match r {
+            0 => Some((LinuxFile(dup), info)),
+            r if r > 0 => None,
+            _ => {
+                if matches!(lerrno::last(), Errno::ENOSYS | Errno::EPERM) {
+                    self.off.store(true, Relaxed);
+                }
+                None
+            }
+        }
+    }
+
+    fn remember(&self, fd: i32, f: &LinuxFile, info: FileInfo) {
+        if self.off.load(Relaxed) {
+            return;
+        }
+        if let Ok(mut m) = self.map.try_lock() {
+            let m = m.get_or_insert_with(HashMap::new);
+            if m.len() >= 4096 {
+                m.retain(|_, (w, _)| w.strong_count() > 0);
+            }
+            m.insert(fd, (Arc::downgrade(&f.0), info));
+        }
+    }
+}
+
+/// `KCMP_FILE` of `<linux/kcmp.h>`.
+const KCMP_FILE: libc::c_int = 0;
+
+/// Turns the descriptor cache off (fork child: the parent's entries count
+/// references held by jobs that do not exist in the child).
+pub fn forget_files() {
+    FILES.off.store(true, Relaxed);
+}
 
 /// The Linux host's services (one process, so no state).
 #[derive(Clone, Copy, Debug, Default)]
@@ -135,41 +248,11 @@ impl Os for LinuxOs {
         if fd < 0 {
             return Err(Errno::EBADF);
         }
-        // SAFETY: fcntl on any integer is safe; it fails with EBADF when fd
-        // is not open.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-        if dup < 0 {
-            return Err(match lerrno::last() {
-                // Out of descriptors: a resource shortage, not a bad fd.
-                Errno::EMFILE | Errno::ENFILE => Errno::EAGAIN,
-                e => e,
-            });
+        if let Some(hit) = FILES.lookup(fd) {
+            return Ok(hit);
         }
-        // SAFETY: `dup` is a fresh descriptor that nothing else owns.
-        let file = LinuxFile(unsafe { OwnedFd::from_raw_fd(dup) });
-        // SAFETY: F_GETFL on our own open descriptor.
-        let fl = unsafe { libc::fcntl(dup, libc::F_GETFL) };
-        if fl < 0 {
-            return Err(lerrno::last());
-        }
-        // SAFETY: `st` is plain data that fstat fills in completely on
-        // success; on failure it is not read.
-        let st = unsafe {
-            let mut st: libc::stat = core::mem::zeroed();
-            if libc::fstat(dup, &mut st) != 0 {
-                return Err(lerrno::last());
-            }
-            st
-        };
-        let fmt = st.st_mode & libc::S_IFMT;
-        let acc = fl & libc::O_ACCMODE;
-        let info = FileInfo {
-            readable: acc == libc::O_RDONLY || acc == libc::O_RDWR,
-            writable: acc == libc::O_WRONLY || acc == libc::O_RDWR,
-            append: fl & libc::O_APPEND != 0,
-            seekable: fmt == libc::S_IFREG || fmt == libc::S_IFBLK,
-            key: (st.st_dev as usize).rotate_left(40) ^ st.st_ino as usize,
-        };
+        let (file, info) = open_file(fd)?;
+        FILES.remember(fd, &file, info);
         Ok((file, info))
     }
 
