@@ -132,8 +132,14 @@ aiok_cv_wait(struct kcondvar *cv, struct kmutex *mtx, int how,
 		 * A worker sleeps interruptibly so that exit_lwps() can wake
 		 * it; with every signal blocked only LW_WEXIT (or a stop)
 		 * interrupts it.  A stop must not make it spin: pause one
-		 * tick uninterruptibly and report a plain wakeup.
+		 * tick uninterruptibly and report a plain wakeup.  In a rump
+		 * kernel workers cannot exit (see aiok_worker_exit): no idle
+		 * timeout, no exit wakeup.
 		 */
+#if defined(_RUMPKERNEL)
+		cv_wait(cv, mtx);
+		return 0;
+#endif
 		if (timeout_ns == 0)
 			error = cv_wait_sig(cv, mtx);
 		else
@@ -355,7 +361,15 @@ aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
 		uvm_uarea_free(uaddr);
 		return error;
 	}
-#ifdef AIOK_HAS_LWP_START
+#if defined(_RUMPKERNEL)
+	/*
+	 * A rump kernel's sched_enqueue() only lets the new thread run; it
+	 * takes no LWP lock, and the thread may switch l_mutex as soon as it
+	 * runs, so lwp_lock()/lwp_unlock() around it would release a mutex
+	 * this LWP does not hold.
+	 */
+	sched_enqueue(l, false);
+#elif defined(AIOK_HAS_LWP_START)
 	lwp_start(l, 0);
 #else
 	mutex_enter(p->p_lock);
@@ -376,8 +390,18 @@ void
 aiok_worker_exit(void)
 {
 
+#if defined(_RUMPKERNEL)
+	/*
+	 * A rump kernel cannot end a running LWP made by lwp_create() (its
+	 * lwp_exit() only cancels one that never ran), so a worker there
+	 * never retires (aiok_cv_wait never times it out) and this is not
+	 * reached.
+	 */
+	panic("netbsd-aio: worker exit in a rump kernel");
+#else
 	lwp_exit(curlwp);
 	panic("netbsd-aio: lwp_exit returned");
+#endif
 }
 
 void

@@ -214,15 +214,20 @@ impl<O: Os> AioProc<O> {
             match job.apply(Event::Enqueue) {
                 Ok(JobState::Queued) => {
                     st.queue.push_back(addr);
-                    if st.idle > 0 {
-                        self.work.signal();
-                    } else if st.workers < self.sys.max_workers() {
-                        // Every worker is busy (perhaps blocked on a pipe
-                        // that nobody feeds): a job on another file must
-                        // still make progress.
-                        st.workers += 1;
-                        st.idle += 1;
-                        grow = true;
+                    // A worker busy with a file job comes back for the
+                    // queue within moments: waking another for a job it
+                    // would take next is a sleep/wake pair for nothing.
+                    // One busy with a stream may wait forever (a pipe
+                    // nobody feeds), so it does not count.
+                    let returning = st.running.iter().filter(|r| r.2 != Order::Stream).count();
+                    if st.queue.len() > returning {
+                        if st.idle > 0 {
+                            self.work.signal();
+                        } else if st.workers < self.sys.max_workers() {
+                            st.workers += 1;
+                            st.idle += 1;
+                            grow = true;
+                        }
                     }
                 }
                 Ok(_) => batch.push(Retired {

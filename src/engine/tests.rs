@@ -652,3 +652,20 @@ fn spare_workers_retire_when_idle_the_first_stays() {
     h.os.feed(pipe, b"z");
     assert_eq!(wait_done(&h, c), 0);
 }
+
+#[test]
+fn memory_per_job_and_process_is_bounded() {
+    use crate::engine::job::Job;
+    use crate::engine::AioProc;
+    use crate::fakeos::FakeOs;
+    // A job: its table entry (key, value, one control byte of the hash
+    // table) plus its run-queue slot; the README quotes these figures.
+    let job = core::mem::size_of::<Job<FakeOs>>();
+    let per_job = job + core::mem::size_of::<usize>() + 1 + core::mem::size_of::<usize>();
+    let proc_base = core::mem::size_of::<AioProc<FakeOs>>();
+    std::println!("job {job} B, per queued job ~{per_job} B, process {proc_base} B");
+    assert!(job <= 128, "Job grew to {job} bytes");
+    // At the default limit (512 jobs per process) a process's tables stay
+    // well under 128 KiB.
+    assert!(per_job * 512 * 2 + proc_base < 128 << 10);
+}

@@ -314,6 +314,13 @@ impl Os for LinuxOs {
         if len > isize::MAX as usize {
             return None;
         }
+        // With O_DIRECT, RWF_NOWAIT does not mean "only from the cache":
+        // the device read would happen right here, synchronously.
+        // SAFETY: F_GETFL on any integer is safe (EBADF if not open).
+        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if fl < 0 || fl & libc::O_DIRECT != 0 {
+            return None;
+        }
         let iov = libc::iovec {
             iov_base: buf as *mut libc::c_void,
             iov_len: len,
