@@ -176,7 +176,10 @@ mod netbsd {
                 cc.flag(&f);
             }
             if rump {
+                // AIOK_RUMP: the few places where a rump kernel's
+                // scheduler and LWPs differ (see helpers.c).
                 cc.flag("-fPIC")
+                    .define("AIOK_RUMP", None)
                     .define("__NetBSD__", None)
                     .flag("-U__linux__")
                     .flag("-Ulinux")

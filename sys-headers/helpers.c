@@ -8,7 +8,8 @@
  *
  * Compiled against the real kernel headers of the target tree: NetBSD
  * 7.99 (the rump tree) and later releases, where interfaces changed as
- * noted at each __NetBSD_Version__ test.
+ * noted at each __NetBSD_Version__ test.  build.rs defines AIOK_RUMP for
+ * the rump kernel component.
  */
 
 #include <sys/param.h>
@@ -136,7 +137,7 @@ aiok_cv_wait(struct kcondvar *cv, struct kmutex *mtx, int how,
 		 * kernel workers cannot exit (see aiok_worker_exit): no idle
 		 * timeout, no exit wakeup.
 		 */
-#if defined(_RUMPKERNEL)
+#if defined(AIOK_RUMP)
 		cv_wait(cv, mtx);
 		return 0;
 #endif
@@ -361,7 +362,7 @@ aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
 		uvm_uarea_free(uaddr);
 		return error;
 	}
-#if defined(_RUMPKERNEL)
+#if defined(AIOK_RUMP)
 	/*
 	 * A rump kernel's sched_enqueue() only lets the new thread run; it
 	 * takes no LWP lock, and the thread may switch l_mutex as soon as it
@@ -390,7 +391,7 @@ void
 aiok_worker_exit(void)
 {
 
-#if defined(_RUMPKERNEL)
+#if defined(AIOK_RUMP)
 	/*
 	 * A rump kernel cannot end a running LWP made by lwp_create() (its
 	 * lwp_exit() only cancels one that never ran), so a worker there

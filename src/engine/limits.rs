@@ -39,12 +39,19 @@ impl Default for System {
 }
 
 impl System {
-    /// NetBSD's defaults: 8192 system-wide, 512 per list and per process.
+    /// NetBSD's defaults: 8192 system-wide, 512 per list and per process;
+    /// pools of [`DEFAULT_MAX_WORKERS`].
     pub const fn new() -> Self {
+        Self::with_max_workers(DEFAULT_MAX_WORKERS)
+    }
+
+    /// The defaults with another pool bound (a host whose cached I/O runs
+    /// on the workers, CPU-bound, gains nothing from many).
+    pub const fn with_max_workers(workers: usize) -> Self {
         System {
             aio_max: AtomicUsize::new(AIO_MAX),
             listio_max: AtomicUsize::new(AIO_LISTIO_MAX),
-            max_workers: AtomicUsize::new(DEFAULT_MAX_WORKERS),
+            max_workers: AtomicUsize::new(workers),
             worker_idle_ns: AtomicU64::new(DEFAULT_WORKER_IDLE_NS),
             jobs: AtomicUsize::new(0),
             procs: AtomicUsize::new(0),

@@ -16,8 +16,12 @@ use crate::sys;
 use crate::syscalls::{self, ProcHost};
 
 /// The system-wide limits (`kern.aio_max`, `kern.aio_listio_max`,
-/// `kern.aio_workers`).
-pub static SYS: System = System::new();
+/// `kern.aio_workers`).  Two workers per process by default: here every
+/// read, cached or not, runs on a worker, and measured in a rump kernel on
+/// tmpfs each worker beyond the first costs throughput (scheduling
+/// hand-offs), while the second keeps a job blocked on a pipe from
+/// stalling the rest.  Raise `kern.aio_workers` for slow devices.
+pub static SYS: System = System::with_max_workers(2);
 
 /// The OS services of one process.
 pub struct NetBsdOs {
