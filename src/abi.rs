@@ -111,6 +111,8 @@ pub mod netbsd_aiocb {
 /// Copying NetBSD aiocbs as bytes, for every host whose user memory is
 /// NetBSD-shaped (the kernel and rump hosts, the fake OS, the loom
 /// models): one decoder, so the tests exercise the kernel's own.
+/// [`netbsd_user_memory!`](crate::netbsd_user_memory) writes the
+/// corresponding `Os` methods.
 pub mod netbsd_codec {
     use alloc::vec::Vec;
     use core::sync::atomic::{fence, Ordering};
@@ -241,4 +243,64 @@ pub mod netbsd_codec {
         let r = u64_at(&b, L::RETVAL - L::ERRNO) as i64 as isize;
         Ok((state, (e != 0).then(|| Errno::new(e)), r))
     }
+}
+
+/// Inside an `impl Os for T`: the user-memory methods, delegated to
+/// [`netbsd_codec`] over `$bytes` (an expression implementing
+/// [`netbsd_codec::UserBytes`], evaluated with `self` in scope).
+#[macro_export]
+macro_rules! netbsd_user_memory {
+    ($self:ident => $bytes:expr) => {
+        fn copyin_aiocb(
+            &$self,
+            p: $crate::os::UserPtr<$crate::os::Aiocb>,
+        ) -> Result<$crate::os::AiocbReq, $crate::Errno> {
+            $crate::abi::netbsd_codec::copyin_aiocb($bytes, p)
+        }
+        fn copyin_sigevent(
+            &$self,
+            p: $crate::os::UserPtr<$crate::os::Sigevent>,
+        ) -> Result<$crate::os::SigeventReq, $crate::Errno> {
+            $crate::abi::netbsd_codec::copyin_sigevent($bytes, p)
+        }
+        fn copyin_aiocb_list(
+            &$self,
+            p: $crate::os::UserPtr<$crate::os::UserPtr<$crate::os::Aiocb>>,
+            n: usize,
+            out: &mut $crate::__private::Vec<$crate::os::UserPtr<$crate::os::Aiocb>>,
+        ) -> Result<(), $crate::Errno> {
+            $crate::abi::netbsd_codec::copyin_aiocb_list($bytes, p, n, out)
+        }
+        fn copyin_timespec(
+            &$self,
+            p: $crate::os::UserPtr<$crate::os::Timespec>,
+        ) -> Result<$crate::os::TimespecReq, $crate::Errno> {
+            $crate::abi::netbsd_codec::copyin_timespec($bytes, p)
+        }
+        fn copyin_state(&$self, p: $crate::os::UserPtr<$crate::os::Aiocb>) -> Result<i32, $crate::Errno> {
+            $crate::abi::netbsd_codec::copyin_state($bytes, p)
+        }
+        fn copyout_state(
+            &$self,
+            p: $crate::os::UserPtr<$crate::os::Aiocb>,
+            state: i32,
+        ) -> Result<(), $crate::Errno> {
+            $crate::abi::netbsd_codec::copyout_state($bytes, p, state)
+        }
+        fn copyout_status(
+            &$self,
+            p: $crate::os::UserPtr<$crate::os::Aiocb>,
+            state: i32,
+            error: Option<$crate::Errno>,
+            retval: isize,
+        ) -> Result<(), $crate::Errno> {
+            $crate::abi::netbsd_codec::copyout_status($bytes, p, state, error, retval)
+        }
+        fn copyin_status(
+            &$self,
+            p: $crate::os::UserPtr<$crate::os::Aiocb>,
+        ) -> Result<(i32, Option<$crate::Errno>, isize), $crate::Errno> {
+            $crate::abi::netbsd_codec::copyin_status($bytes, p)
+        }
+    };
 }

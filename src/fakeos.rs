@@ -642,48 +642,7 @@ impl Os for FakeOs {
             .map_err(|_| Errno::EAGAIN)
     }
 
-    fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
-        codec::copyin_aiocb(self, p)
-    }
-
-    fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
-        codec::copyin_sigevent(self, p)
-    }
-
-    fn copyin_aiocb_list(
-        &self,
-        p: UserPtr<UserPtr<Aiocb>>,
-        n: usize,
-        out: &mut Vec<UserPtr<Aiocb>>,
-    ) -> Result<(), Errno> {
-        codec::copyin_aiocb_list(self, p, n, out)
-    }
-
-    fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
-        codec::copyin_timespec(self, p)
-    }
-
-    fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
-        codec::copyin_state(self, p)
-    }
-
-    fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
-        codec::copyout_state(self, p, state)
-    }
-
-    fn copyout_status(
-        &self,
-        p: UserPtr<Aiocb>,
-        state: i32,
-        error: Option<Errno>,
-        retval: isize,
-    ) -> Result<(), Errno> {
-        codec::copyout_status(self, p, state, error, retval)
-    }
-
-    fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno> {
-        codec::copyin_status(self, p)
-    }
+    crate::netbsd_user_memory!(self => self);
 
     fn valid_signal(&self, signo: i32) -> bool {
         (1..NSIG).contains(&signo)

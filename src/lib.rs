@@ -57,3 +57,9 @@ pub mod kern;
 pub mod sys;
 
 pub use errno::Errno;
+
+/// Names the exported macros refer to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use alloc::vec::Vec;
+}

@@ -4,7 +4,6 @@
 //! Shared by the loadable module and the rump component.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::ffi::{c_int, c_long, c_longlong, c_void};
 
 use crate::abi::{netbsd_codec as codec, NSIG};
@@ -84,48 +83,7 @@ impl Os for NetBsdOs {
         unsafe { kern::lwp::spawn(self.p, body) }
     }
 
-    fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno> {
-        codec::copyin_aiocb(&KernelBytes, p)
-    }
-
-    fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno> {
-        codec::copyin_sigevent(&KernelBytes, p)
-    }
-
-    fn copyin_aiocb_list(
-        &self,
-        p: UserPtr<UserPtr<Aiocb>>,
-        n: usize,
-        out: &mut Vec<UserPtr<Aiocb>>,
-    ) -> Result<(), Errno> {
-        codec::copyin_aiocb_list(&KernelBytes, p, n, out)
-    }
-
-    fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {
-        codec::copyin_timespec(&KernelBytes, p)
-    }
-
-    fn copyin_state(&self, p: UserPtr<Aiocb>) -> Result<i32, Errno> {
-        codec::copyin_state(&KernelBytes, p)
-    }
-
-    fn copyout_state(&self, p: UserPtr<Aiocb>, state: i32) -> Result<(), Errno> {
-        codec::copyout_state(&KernelBytes, p, state)
-    }
-
-    fn copyout_status(
-        &self,
-        p: UserPtr<Aiocb>,
-        state: i32,
-        error: Option<Errno>,
-        retval: isize,
-    ) -> Result<(), Errno> {
-        codec::copyout_status(&KernelBytes, p, state, error, retval)
-    }
-
-    fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno> {
-        codec::copyin_status(&KernelBytes, p)
-    }
+    crate::netbsd_user_memory!(self => &KernelBytes);
 
     fn valid_signal(&self, signo: i32) -> bool {
         (1..NSIG).contains(&signo)
