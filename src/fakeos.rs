@@ -28,6 +28,13 @@ use crate::syscalls::ProcHost;
 std::thread_local! {
     static AIO_LOCKS_HELD: Cell<usize> = const { Cell::new(0) };
     static INTERRUPT_NEXT_WAIT: Cell<bool> = const { Cell::new(false) };
+    static WAKEUPS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many condition-variable waits of the calling thread ended by a
+/// wakeup (not a timeout or an interruption) so far.
+pub fn wakeups() -> usize {
+    WAKEUPS.with(Cell::get)
 }
 
 fn assert_unlocked(what: &str) {
@@ -132,6 +139,9 @@ unsafe impl RawCondVar<FakeMutex> for FakeCondVar {
         };
         drop(seq);
         m.lock();
+        if result == Wakeup::Woken {
+            WAKEUPS.with(|c| c.set(c.get() + 1));
+        }
         result
     }
     fn signal(&self) {

@@ -180,6 +180,9 @@ pub struct Job<O: Os> {
     /// The I/O: moved to the worker when it runs, dropped outside the lock
     /// when the job is cancelled.
     pub io: Option<Io<O>>,
+    /// A thread sleeps until this job is gone (aio_suspend, or a
+    /// resubmission of its aiocb): its removal must wake the waiters.
+    pub waited: bool,
 }
 
 /// The part of a job a worker needs without holding the lock.
@@ -214,6 +217,7 @@ impl<O: Os> Job<O> {
             notify,
             lio,
             io: Some(io),
+            waited: false,
         }
     }
 

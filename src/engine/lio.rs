@@ -102,7 +102,9 @@ impl<O: Os> AioProc<O> {
                 g.lios.remove(&id);
                 None
             } else {
-                Self::lio_account(&mut g, id, failed)
+                // The caller itself is the LIO_WAIT waiter, if any: no one
+                // to wake.
+                Self::lio_account(&mut g, id, failed).0
             }
         };
         if let Some(n) = note {

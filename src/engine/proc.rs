@@ -222,14 +222,25 @@ impl<O: Os> AioProc<O> {
             matches!(job.as_ref().map(|j| j.state()), Some(JobState::Finishing)),
             "removing a job that is not finishing"
         );
-        debug_assert!(job.is_some_and(|j| j.io.is_none()), "file not released");
+        debug_assert!(
+            job.as_ref().is_some_and(|j| j.io.is_none()),
+            "file not released"
+        );
         if let Some(pos) = g.running.iter().position(|e| e.0 == addr) {
             g.running.swap_remove(pos);
         }
         g.slots -= 1;
         self.sys.release(1);
-        let note = lio.and_then(|id| Self::lio_account(g, id, result.is_failure()));
-        if g.waiters > 0 {
+        let mut relevant = job.is_some_and(|j| j.waited) || g.exiting;
+        let note = lio.and_then(|id| {
+            let (note, list_done) = Self::lio_account(g, id, result.is_failure());
+            relevant |= list_done;
+            note
+        });
+        // Waiters sleep only for jobs they marked (aio_suspend, a
+        // resubmission) or for a whole list (LIO_WAIT), or for everything
+        // (exit): other completions do not wake them.
+        if relevant && g.waiters > 0 {
             self.done.broadcast();
         }
         note
@@ -237,16 +248,23 @@ impl<O: Os> AioProc<O> {
 
     /// Counts one retired job (or the submission guard) against list `id`;
     /// returns the list's notification when it has just completed and no
-    /// `LIO_WAIT` caller will collect it.
-    pub(crate) fn lio_account(g: &mut Guard<'_, O>, id: LioId, failed: bool) -> Option<Notify> {
-        let l = g.lios.get_mut(&id)?;
+    /// `LIO_WAIT` caller will collect it, and whether a `LIO_WAIT` caller
+    /// must be woken because it has.
+    pub(crate) fn lio_account(
+        g: &mut Guard<'_, O>,
+        id: LioId,
+        failed: bool,
+    ) -> (Option<Notify>, bool) {
+        let Some(l) = g.lios.get_mut(&id) else {
+            return (None, false);
+        };
         l.pending -= 1;
         l.failed |= failed;
-        if l.pending == 0 && !l.waiter {
-            let l = g.lios.remove(&id)?;
-            return Some(l.notify);
+        match (l.pending, l.waiter) {
+            (0, false) => (g.lios.remove(&id).map(|l| l.notify), false),
+            (0, true) => (None, true),
+            _ => (None, false),
         }
-        None
     }
 
     /// Starts a worker for this process.

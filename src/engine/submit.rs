@@ -144,11 +144,12 @@ impl<O: Os> AioProc<O> {
             // finisher has not yet removed leaves within moments: a
             // program that collected the result with aio_return and
             // resubmits at once must not be refused for it.
-            while g
+            while let Some(j) = g
                 .jobs
-                .get(&addr)
-                .is_some_and(|j| j.state() == JobState::Finishing)
+                .get_mut(&addr)
+                .filter(|j| j.state() == JobState::Finishing)
             {
+                j.waited = true;
                 g.waiters += 1;
                 self.done.wait(&mut g, Sleep::Uninterruptible);
                 g.waiters -= 1;

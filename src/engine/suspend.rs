@@ -78,6 +78,11 @@ pub fn aio_suspend<O: Os>(
                 }
             }
         };
+        for p in &ptrs {
+            if let Some(j) = g.jobs.get_mut(&p.addr()) {
+                j.waited = true;
+            }
+        }
         g.waiters += 1;
         let w = proc.done.wait(&mut g, how);
         g.waiters -= 1;

@@ -669,3 +669,36 @@ fn memory_per_job_and_process_is_bounded() {
     // well under 128 KiB.
     assert!(per_job * 512 * 2 + proc_base < 128 << 10);
 }
+
+#[test]
+fn suspend_is_not_woken_by_unrelated_completions() {
+    let h = host();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    let waited = h.os.aiocb(pipe, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, waited).unwrap();
+    let fd = regular(&h, b"0123456789abcdef");
+    let mut others = Vec::new();
+    for i in 0..40 {
+        others.push(h.os.aiocb(fd, 0, h.os.alloc(1), 1, i % 16));
+    }
+    let list = h.os.ptr_array(&[waited]);
+    let ts = h.os.timespec(0, 300_000_000);
+    let before = crate::fakeos::wakeups();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            for p in &others {
+                sys_aio_read(&h, *p).unwrap();
+                assert_eq!(wait_done(&h, *p), 0);
+            }
+        });
+        assert_eq!(sys_aio_suspend(&h, list, 1, ts), Err(Errno::EAGAIN));
+    });
+    let woken = crate::fakeos::wakeups() - before;
+    assert!(
+        woken <= 2,
+        "aio_suspend woken {woken} times by 40 unrelated completions"
+    );
+    h.os.feed(pipe, b"x");
+    assert_eq!(sys_aio_suspend(&h, list, 1, UserPtr::null()), Ok(0));
+}
