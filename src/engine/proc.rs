@@ -19,7 +19,7 @@
 //!
 //! # Publishing a result
 //!
-//! A job's result reaches the user's aiocb `_errno` and `_retval` first,
+//! A job's result reaches the user's aiocb in this order: `_errno` and `_retval`,
 //! then `_state = JOB_DONE` ([`Os::copyout_status`]); `aio_error` and
 //! `aio_return` read `_state` first and the result after it
 //! ([`Os::copyin_status`]).  So no reader ever pairs a new `_state` with an
