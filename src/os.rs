@@ -283,7 +283,8 @@ pub trait Os: Send + Sync + Sized + 'static {
     /// thread.  `None`: it would block, the file is not positioned, or the
     /// host has no such operation; the engine then queues the job as
     /// usual.  A short count that is not end of file must also be `None`,
-    /// and so must a read that would reach the device (O_DIRECT).
+    /// and so must a read that would reach the device (O_DIRECT).  Called
+    /// only by the submitting thread.
     fn read_nowait(&self, fd: i32, buf: usize, len: usize, off: i64) -> Option<usize> {
         let _ = (fd, buf, len, off);
         None

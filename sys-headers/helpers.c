@@ -24,6 +24,7 @@
 #include <sys/kmem.h>
 #include <sys/lwp.h>
 #include <sys/module.h>
+#include <sys/mount.h>
 #include <sys/mutex.h>
 #include <sys/proc.h>
 #include <sys/sched.h>
@@ -306,6 +307,29 @@ aiok_file_rw(struct file *fp, int write, void *buf, unsigned long len,
 		error = 0;
 	if (error == ERESTART)
 		error = EINTR;
+	return error;
+}
+
+int
+aiok_read_resident(struct proc *p, int fd, void *buf, unsigned long len,
+    long long off, unsigned long *done)
+{
+	file_t *fp;
+	struct vnode *vp;
+	int error;
+
+	KASSERT(p == curproc);
+	if (fd < 0 || (fp = fd_getfile(fd)) == NULL)
+		return EBADF;
+	error = EWOULDBLOCK;
+	if ((fp->f_flag & FREAD) != 0 && fp->f_type == DTYPE_VNODE) {
+		vp = fp->f_data;
+		if (vp->v_type == VREG && vp->v_mount != NULL &&
+		    strcmp(vp->v_mount->mnt_stat.f_fstypename,
+		    MOUNT_TMPFS) == 0)
+			error = aiok_file_rw(fp, 0, buf, len, off, done);
+	}
+	fd_putfile(fd);
 	return error;
 }
 

@@ -60,6 +60,13 @@ int		 aiok_file_rw(struct file *, int write, void *buf,
 		    unsigned long len, long long off /* -1: stream */,
 		    unsigned long *done);
 int		 aiok_file_fsync(struct file *, int dataonly);
+/*
+ * Reads at once, in the calling LWP, if fd is a regular file on a memory
+ * file system (tmpfs): no device I/O can be needed.  EWOULDBLOCK
+ * otherwise, or the read's own error.
+ */
+int		 aiok_read_resident(struct proc *, int fd, void *buf,
+		    unsigned long len, long long off, unsigned long *done);
 
 /* User memory of the current process. */
 int		 aiok_copyin(const void *uaddr, void *kaddr, unsigned long);

@@ -75,6 +75,12 @@ impl Os for NetBsdOs {
         f.fsync(kind)
     }
 
+    fn read_nowait(&self, fd: i32, buf: usize, len: usize, off: i64) -> Option<usize> {
+        // SAFETY: the engine reads inline only in the submitting LWP, an
+        // LWP of `self.p`.  A short count from tmpfs is end of file.
+        unsafe { kern::file::read_resident(self.p, fd, buf, len, off) }
+    }
+
     fn spawn_worker(
         &self,
         body: alloc::boxed::Box<dyn FnOnce() + Send + 'static>,

@@ -84,6 +84,36 @@ impl Drop for FileRef {
     }
 }
 
+/// Reads `len` bytes at `off` of `fd` in the calling LWP if the file lives
+/// on a memory file system (no device I/O can be needed); `None` when it
+/// does not, or on any error (the queued path reports errors).
+///
+/// # Safety
+///
+/// `p` is the calling LWP's process.
+pub unsafe fn read_resident(
+    p: *mut sys::proc,
+    fd: i32,
+    buf: usize,
+    len: usize,
+    off: i64,
+) -> Option<usize> {
+    let mut done = 0;
+    // SAFETY: `p` is the current process (caller's contract); `buf` is a
+    // user address the uio validates; `done` is a valid out-parameter.
+    let rv = unsafe {
+        sys::aiok_read_resident(
+            p,
+            fd,
+            buf as *mut core::ffi::c_void,
+            len as _,
+            off,
+            &mut done,
+        )
+    };
+    (rv == 0).then_some(done as usize)
+}
+
 /// Whether `fd` is open in the calling process.
 ///
 /// # Safety
