@@ -7,10 +7,10 @@
 //!    ([`AioProc::cancel_where`]): queued jobs become `Finishing` and are
 //!    collected, reserved ones are flagged for their submitter, running ones
 //!    refuse;
-//! 3. unlocked, publish ECANCELED into each collected aiocb;
-//! 4. under the lock, remove them and wake waiters; unlocked, deliver their
-//!    notifications (POSIX: a cancelled job still notifies) and release
-//!    their files.
+//! 3. unlocked, publish ECANCELED into each collected aiocb, deliver its
+//!    notification (POSIX: a cancelled job still notifies) and release its
+//!    file;
+//! 4. under the lock, remove them and wake waiters.
 //!
 //! Steps 3 and 4 are [`AioProc::retire`], shared with normal completion.
 

@@ -172,8 +172,9 @@ impl<O: Os> AioProc<O> {
         let _ = self.os.copyout_status(p, JOB_DONE, error, retval);
     }
 
-    /// Publishes, notifies and removes `batch` (emptied), then wakes
-    /// waiters and releases the files.  `quiet` (the process is exiting)
+    /// Finishes `batch` (emptied): publishes and notifies each job, releases
+    /// its file, then removes it and wakes waiters under the lock, and last
+    /// sends any list notification.  `quiet` (the process is exiting)
     /// writes nothing to user memory and sends nothing: nobody will look,
     /// and an aiocb that lived on a stack the exit path has since reused
     /// must not be written (on the Linux host that stack is our own).

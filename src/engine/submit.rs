@@ -54,10 +54,14 @@ impl Refusal {
     }
 }
 
-impl From<Errno> for Refusal {
-    fn from(e: Errno) -> Self {
-        Refusal::Error(e)
+/// The field checks of a read or write request (aio_fsync ignores all but
+/// the descriptor and sigevent): a priority in range, a count that fits
+/// the `ssize_t` result.
+fn check_io_fields(req: &AiocbReq) -> Result<(), Errno> {
+    if !(0..=AIO_PRIO_DELTA_MAX).contains(&req.reqprio) || req.nbytes > SSIZE_MAX {
+        return Err(Errno::EINVAL);
     }
+    Ok(())
 }
 
 /// Checks a user sigevent and turns it into a notification.
@@ -88,10 +92,7 @@ impl<O: Os> AioProc<O> {
         let notify = validate_sigevent(&self.os, &req.sigevent)?;
         let is_io = !matches!(op, JobOp::Sync(_));
         if is_io {
-            // aio_fsync ignores everything but the descriptor and sigevent.
-            if !(0..=AIO_PRIO_DELTA_MAX).contains(&req.reqprio) || req.nbytes > SSIZE_MAX {
-                return Err(Errno::EINVAL);
-            }
+            check_io_fields(req)?;
         }
         let (file, info) = self.os.getfile(req.fildes)?;
         let mode_ok = match op {
@@ -332,10 +333,7 @@ impl<O: Os> AioProc<O> {
     /// unusual, including every error, takes the normal path, which reports
     /// it.
     pub(crate) fn read_inline(&self, p: UserPtr<Aiocb>, req: &AiocbReq) -> bool {
-        if req.offset < 0
-            || req.nbytes > SSIZE_MAX
-            || !(0..=AIO_PRIO_DELTA_MAX).contains(&req.reqprio)
-        {
+        if req.offset < 0 || check_io_fields(req).is_err() {
             return false;
         }
         let Ok(notify) = validate_sigevent(&self.os, &req.sigevent) else {

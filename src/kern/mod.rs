@@ -23,7 +23,8 @@ pub fn check(rv: core::ffi::c_int) -> Result<(), Errno> {
     }
 }
 
-/// Seconds-resolution-free monotonic clock: `getnanouptime` in ns.
+/// The monotonic clock in nanoseconds (`getnanouptime`: cheap, tick
+/// resolution, enough for aio_suspend timeouts).
 pub fn uptime_ns() -> u64 {
     // SAFETY: no preconditions; reads the kernel's timecounter state.
     unsafe { sys::aiok_uptime_ns() }

@@ -5,6 +5,7 @@
 
 use core::ptr::NonNull;
 
+use crate::errno::Errno;
 use crate::os::{RawCondVar, RawMutex, Sleep, Wakeup};
 use crate::sys;
 
@@ -73,7 +74,8 @@ unsafe impl RawCondVar<KMutex> for KCondVar {
         let r = unsafe { sys::aiok_cv_wait(self.0.as_ptr(), m.0.as_ptr(), kind, ns) };
         match r {
             0 => Wakeup::Woken,
-            35 => Wakeup::TimedOut, // EWOULDBLOCK == EAGAIN
+            // EWOULDBLOCK is EAGAIN on NetBSD.
+            r if r == Errno::EAGAIN.get() => Wakeup::TimedOut,
             _ => Wakeup::Interrupted,
         }
     }
