@@ -465,6 +465,11 @@ impl FakeOs {
         }
     }
 
+    /// I/O calls started on the file so far.
+    pub fn started(&self, fd: i32) -> usize {
+        lock(&self.file(fd).state).started
+    }
+
     /// The syncs performed on a file.
     pub fn syncs(&self, fd: i32) -> Vec<SyncKind> {
         lock(&self.file(fd).state).syncs.clone()

@@ -6,7 +6,9 @@
 //! its error published into its aiocb (except an aiocb already in flight,
 //! whose fields belong to that job) and the call returns `EIO`.  The list
 //! keeps one extra pending count while entries are being queued, so its
-//! notification cannot fire before the last entry is in.
+//! notification cannot fire before the last entry is in, and its entries
+//! reach the workers together once all are in: none has started (nor, with
+//! `LIO_NOWAIT`, finished) while the caller is still inside the call.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -56,6 +58,10 @@ impl<O: Os> AioProc<O> {
 
         let mut entries = Vec::new();
         entries.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+        // Addresses of the entries reserved, released to the workers
+        // together once all are in.
+        let mut reserved = Vec::new();
+        reserved.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
         for p in ptrs.into_iter().filter(|p| !p.is_null()) {
             match self.os.copyin_aiocb(p) {
                 Ok(r) if r.opcode == LIO_NOP => {}
@@ -88,10 +94,14 @@ impl<O: Os> AioProc<O> {
         let mut queued = 0usize;
         for e in entries {
             match self.submit_entry(e, id) {
-                Ok(()) => queued += 1,
+                Ok(r) => {
+                    queued += 1;
+                    reserved.extend(r);
+                }
                 Err(_) => failed = true,
             }
         }
+        self.release(&reserved);
 
         // Drop the submission guard.
         let note = {
@@ -117,8 +127,10 @@ impl<O: Os> AioProc<O> {
         self.lio_wait(id)
     }
 
-    /// Queues one entry of list `id`, whose slot is already taken.
-    fn submit_entry(self: &Arc<Self>, e: Entry, id: LioId) -> Result<(), Refusal> {
+    /// Reserves one entry of list `id`, whose slot is already taken;
+    /// returns its address for [`AioProc::release`], or `None` if it
+    /// completed inline.
+    fn submit_entry(self: &Arc<Self>, e: Entry, id: LioId) -> Result<Option<usize>, Refusal> {
         let (p, req) = match e {
             Entry::Job(p, req) => (p, req),
             Entry::Unreadable => {
@@ -131,7 +143,7 @@ impl<O: Os> AioProc<O> {
             // Done already: the slot taken for it is not needed.
             let mut g = self.state.lock();
             self.put_slots(&mut g, 1);
-            return Ok(());
+            return Ok(None);
         }
         let op = match req.opcode {
             LIO_READ => Ok(JobOp::Read),
@@ -139,7 +151,7 @@ impl<O: Os> AioProc<O> {
             _ => Err(Errno::EINVAL),
         };
         let r = match op.and_then(|op| self.prepare(p, &req, op)) {
-            Ok(prepared) => self.enqueue(prepared, Some(id), true),
+            Ok(prepared) => self.reserve(prepared, Some(id), true).map(Some),
             Err(e) => {
                 let mut g = self.state.lock();
                 self.put_slots(&mut g, 1);

@@ -37,8 +37,9 @@ use crate::abi::JOB_DONE;
 use crate::os::{Aiocb, Notify, Os, Sleep, UserPtr, Wakeup};
 use crate::sync::{CondVar, Mutex, MutexGuard};
 
-use super::job::{Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
+use super::job::{Class, Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
 use super::limits::System;
+use super::submit::Kick;
 
 /// State of one `lio_listio` list.
 pub(crate) struct Lio {
@@ -60,8 +61,11 @@ pub(crate) struct ProcState<O: Os> {
     pub jobs: HashMap<usize, Job<O>>,
     /// Queued jobs in submission order.
     pub queue: VecDeque<usize>,
-    /// Jobs being run: (aiocb address, file key, ordering class).
-    pub running: Vec<(usize, usize, Order)>,
+    /// Jobs being run: (aiocb address, file key, class).
+    pub running: Vec<(usize, usize, Class)>,
+    /// Write jobs in the table.  While there are none, reads have nothing
+    /// to wait for (see [`Class`]) and may complete inline.
+    pub writes: usize,
     /// Job slots taken against the per-process limit: table entries plus
     /// slots reserved by a `lio_listio` still being submitted.
     pub slots: usize,
@@ -130,6 +134,7 @@ impl<O: Os> AioProc<O> {
                 jobs: HashMap::new(),
                 queue: VecDeque::new(),
                 running: Vec::new(),
+                writes: 0,
                 slots: 0,
                 lios: BTreeMap::new(),
                 next_lio: 0,
@@ -230,6 +235,9 @@ impl<O: Os> AioProc<O> {
         if let Some(pos) = g.running.iter().position(|e| e.0 == addr) {
             g.running.swap_remove(pos);
         }
+        if job.as_ref().is_some_and(|j| j.class.write) {
+            g.writes -= 1;
+        }
         g.slots -= 1;
         self.sys.release(1);
         let mut relevant = job.is_some_and(|j| j.waited) || g.exiting;
@@ -281,7 +289,13 @@ impl<O: Os> AioProc<O> {
         g.idle -= 1;
         loop {
             if let Some((addr, op, io, notify, lio)) = Self::pick(&mut g) {
+                // More queued than the pool will come back for: start a
+                // worker now rather than make the submitters do it.
+                let grow = Self::kick(&mut g, self.sys.max_workers(), false) == Kick::Grow;
                 drop(g);
+                if grow {
+                    self.grow();
+                }
                 let result = self.perform(op, &io);
                 // The same steps as `retire`, keeping the lock of the last
                 // one to pick the next job.
@@ -329,9 +343,10 @@ impl<O: Os> AioProc<O> {
         }
     }
 
-    /// Takes the first queued job that may run now: one whose ordering class
-    /// does not make it wait for a running job or an earlier queued job on
-    /// the same file.
+    /// Takes the first queued job that may run now: one that does not have
+    /// to wait ([`Class::waits_for`]) for a running job or an earlier queued
+    /// job on the same file.  Free reads skip the look at earlier queued jobs
+    /// while no write is in the table: nothing can hold them back.
     #[allow(clippy::type_complexity)]
     fn pick(g: &mut Guard<'_, O>) -> Option<(usize, JobOp, Io<O>, Notify, Option<LioId>)> {
         let st = &mut **g;
@@ -341,11 +356,12 @@ impl<O: Os> AioProc<O> {
             let blocked_by_running = st
                 .running
                 .iter()
-                .any(|&(_, key, ord)| key == job.key && job.order.waits_for(ord));
-            let blocked_by_earlier = job.order != Order::Free
+                .any(|(_, key, c)| *key == job.key && job.class.waits_for(c));
+            let blocked_by_earlier = !blocked_by_running
+                && (job.class.order != Order::Free || st.writes > 0)
                 && st.queue.iter().take(i).any(|a| {
                     let e = &st.jobs[a];
-                    e.key == job.key && job.order.waits_for(e.order)
+                    e.key == job.key && job.class.waits_for(&e.class)
                 });
             if !blocked_by_running && !blocked_by_earlier {
                 chosen = Some(i);
@@ -357,7 +373,7 @@ impl<O: Os> AioProc<O> {
         let picked = job.apply(Event::Pick);
         debug_assert_eq!(picked, Ok(JobState::Running));
         let io = job.io.take()?;
-        st.running.push((addr, job.key, job.order));
+        st.running.push((addr, job.key, job.class));
         Some((addr, job.op, io, job.notify, job.lio))
     }
 

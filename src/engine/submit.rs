@@ -9,7 +9,8 @@
 //! 2. unlocked: start the first worker if there is none, write `JOB_WIP`
 //!    into the aiocb;
 //! 3. under the lock: `Enqueue` (or, if a cancel arrived meanwhile, finish
-//!    the job as cancelled).
+//!    the job as cancelled).  `lio_listio` takes this step once for its
+//!    whole list.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -21,18 +22,29 @@ use crate::abi::{
 use crate::errno::Errno;
 use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, Sleep, SyncKind, UserPtr};
 
-use super::job::{Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
-use super::proc::{AioProc, Retired};
+use super::job::{Class, Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
+use super::proc::{AioProc, ProcState, Retired};
 
 /// A checked request, holding its own file reference.
 pub(crate) struct Prepared<O: Os> {
     uaddr: UserPtr<Aiocb>,
     fd: i32,
     op: JobOp,
-    order: Order,
+    class: Class,
     key: usize,
     notify: Notify,
     io: Io<O>,
+}
+
+/// What [`AioProc::kick`] found the queue needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kick {
+    /// Nothing: a worker will take the job.
+    None,
+    /// Wake an idle worker.
+    Signal,
+    /// Start a worker (already counted).
+    Grow,
 }
 
 /// Why a submission was refused.
@@ -113,30 +125,40 @@ impl<O: Os> AioProc<O> {
             _ if append => Order::Append,
             _ => Order::Free,
         };
+        let offset = positioned.then_some(req.offset);
         Ok(Prepared {
             uaddr,
             fd: req.fildes,
             op,
-            order,
+            class: Class::new(op, order, offset, req.nbytes),
             key: info.key,
             notify,
             io: Io {
                 file,
                 buf: req.buf,
                 nbytes: req.nbytes,
-                offset: positioned.then_some(req.offset),
+                offset,
             },
         })
     }
 
-    /// Queues a prepared job.  `reserved`: its slot was taken beforehand by
-    /// `lio_listio` (and is given back here on failure).
-    pub(crate) fn enqueue(
+    /// Queues a prepared job.
+    pub(crate) fn enqueue(self: &Arc<Self>, p: Prepared<O>) -> Result<(), Refusal> {
+        let addr = self.reserve(p, None, false)?;
+        self.release(&[addr]);
+        Ok(())
+    }
+
+    /// Steps 1 and 2: enters a prepared job into the table as `Reserved`
+    /// and marks its aiocb in progress; returns its address for
+    /// [`release`](Self::release).  `reserved`: its slot was taken
+    /// beforehand by `lio_listio` (and is given back here on failure).
+    pub(crate) fn reserve(
         self: &Arc<Self>,
         p: Prepared<O>,
         lio: Option<LioId>,
         reserved: bool,
-    ) -> Result<(), Refusal> {
+    ) -> Result<usize, Refusal> {
         let addr = p.uaddr.addr();
         // Step 1.
         let need_worker = {
@@ -172,7 +194,8 @@ impl<O: Os> AioProc<O> {
                 drop(p);
                 return Err(r);
             }
-            let job = Job::new(p.fd, p.op, p.order, p.key, p.notify, lio, p.io);
+            let job = Job::new(p.fd, p.op, p.class, p.key, p.notify, lio, p.io);
+            g.writes += usize::from(p.class.write);
             g.jobs.insert(addr, job);
             if let Some(id) = lio {
                 if let Some(l) = g.lios.get_mut(&id) {
@@ -202,56 +225,99 @@ impl<O: Os> AioProc<O> {
         {
             return Err(self.abort(addr, lio, e));
         }
+        Ok(addr)
+    }
 
-        // Step 3.
+    /// Step 3, for jobs [`reserve`](Self::reserve)d by this thread: hands
+    /// them to the workers in one go (`lio_listio` releases its whole list
+    /// at once, so no entry starts before the list is in), or finishes
+    /// those cancelled meanwhile.
+    pub(crate) fn release(self: &Arc<Self>, addrs: &[usize]) {
         let mut batch = Vec::new();
-        let mut grow = false;
+        let mut grow = 0usize;
         {
             let mut g = self.state.lock();
             let st = &mut *g;
-            let Some(job) = st.jobs.get_mut(&addr) else {
-                debug_assert!(false, "reserved job vanished");
-                return Ok(());
-            };
-            match job.apply(Event::Enqueue) {
-                Ok(JobState::Queued) => {
-                    st.queue.push_back(addr);
-                    // A worker busy with a file job comes back for the
-                    // queue within moments: waking another for a job it
-                    // would take next is a sleep/wake pair for nothing.
-                    // One busy with a stream may wait forever (a pipe
-                    // nobody feeds), so it does not count.
-                    let returning = st.running.iter().filter(|r| r.2 != Order::Stream).count();
-                    if st.queue.len() > returning {
-                        if st.idle > 0 {
-                            self.work.signal();
-                        } else if st.workers < self.sys.max_workers() {
-                            st.workers += 1;
-                            st.idle += 1;
-                            grow = true;
-                        }
+            for addr in addrs {
+                let Some(job) = st.jobs.get_mut(addr) else {
+                    debug_assert!(false, "reserved job vanished");
+                    continue;
+                };
+                match job.apply(Event::Enqueue) {
+                    Ok(JobState::Queued) => st.queue.push_back(*addr),
+                    Ok(_) => {
+                        batch.push(Retired {
+                            uaddr: UserPtr::new(*addr),
+                            result: JobResult::Canceled,
+                            notify: job.notify,
+                            lio: job.lio,
+                            io: job.io.take(),
+                        });
+                        continue;
+                    }
+                    Err(_) => {
+                        debug_assert!(false, "enqueue refused");
+                        continue;
                     }
                 }
-                Ok(_) => batch.push(Retired {
-                    uaddr: p.uaddr,
-                    result: JobResult::Canceled,
-                    notify: job.notify,
-                    lio: job.lio,
-                    io: job.io.take(),
-                }),
-                Err(_) => debug_assert!(false, "enqueue refused"),
+                // Wake an idle worker for the job unless a busy one will
+                // take it next; if no worker at all will come back, the
+                // submitter grows the pool itself (see `Self::kick`).
+                match Self::kick(st, self.sys.max_workers(), true) {
+                    Kick::Signal => self.work.signal(),
+                    Kick::Grow => grow += 1,
+                    Kick::None => {}
+                }
             }
         }
         if !batch.is_empty() {
             self.retire(&mut batch, false);
         }
-        if grow && self.spawn_worker().is_err() {
-            // The pool stays as it is; the workers it has serve the queue.
+        for _ in 0..grow {
+            self.grow();
+        }
+    }
+
+    /// What the queue needs after a change, under the lock.  A worker busy
+    /// with a file job comes back for the queue within moments: waking
+    /// another for a job it would take next is a sleep/wake pair for
+    /// nothing.  One busy with a stream may wait forever (a pipe nobody
+    /// feeds), so it does not count.  Idle workers (including ones still
+    /// starting) each take one job.  The pool grows when the queue
+    /// outnumbers both; `submitter`: only when no worker would come back
+    /// at all, since starting a thread is the slowest thing here and a
+    /// worker returning to a long queue grows the pool off the submitter's
+    /// path.  A `Grow` answer has counted the new worker already.
+    pub(crate) fn kick(st: &mut ProcState<O>, max_workers: usize, submitter: bool) -> Kick {
+        let returning = st
+            .running
+            .iter()
+            .filter(|r| r.2.order != Order::Stream)
+            .count();
+        let queued = st.queue.len();
+        if queued <= returning {
+            return Kick::None;
+        }
+        if st.idle > 0 && submitter {
+            return Kick::Signal;
+        }
+        let starved = returning == 0 && st.idle == 0;
+        if queued > returning + st.idle && (starved || !submitter) && st.workers < max_workers {
+            st.workers += 1;
+            st.idle += 1;
+            return Kick::Grow;
+        }
+        Kick::None
+    }
+
+    /// Starts a worker counted by [`kick`](Self::kick); if it cannot be
+    /// started the pool stays as it is and its workers serve the queue.
+    pub(crate) fn grow(self: &Arc<Self>) {
+        if self.spawn_worker().is_err() {
             let mut g = self.state.lock();
             g.workers -= 1;
             g.idle -= 1;
         }
-        Ok(())
     }
 
     /// Backs a `Reserved` job out of the table (step 2 failed) and gives its
@@ -260,6 +326,9 @@ impl<O: Os> AioProc<O> {
         let job = {
             let mut g = self.state.lock();
             let job = g.jobs.remove(&addr);
+            if job.as_ref().is_some_and(|j| j.class.write) {
+                g.writes -= 1;
+            }
             self.put_slots(&mut g, 1);
             if let Some(id) = lio {
                 if let Some(l) = g.lios.get_mut(&id) {
@@ -322,16 +391,17 @@ impl<O: Os> AioProc<O> {
         }
         let op = if write { JobOp::Write } else { JobOp::Read };
         let prepared = self.prepare(p, &req, op)?;
-        self.enqueue(prepared, None, false).map_err(Refusal::errno)
+        self.enqueue(prepared).map_err(Refusal::errno)
     }
 
     /// Completes a positioned read at once when the data is already in
     /// memory ([`Os::read_nowait`]), with no job, worker or hand-off: the
     /// result is published and notified before `aio_read` returns, which
     /// POSIX allows.  Only plain reads qualify (streams and ordered jobs
-    /// take the queue), and only when the aiocb is not in flight; anything
-    /// unusual, including every error, takes the normal path, which reports
-    /// it.
+    /// take the queue), only when the aiocb is not in flight, and only while
+    /// the process has no write in flight that the read might have to wait
+    /// for ([`Class`]); anything unusual, including every error, takes the
+    /// normal path, which reports it.
     pub(crate) fn read_inline(&self, p: UserPtr<Aiocb>, req: &AiocbReq) -> bool {
         if req.offset < 0 || check_io_fields(req).is_err() {
             return false;
@@ -341,7 +411,7 @@ impl<O: Os> AioProc<O> {
         };
         {
             let g = self.state.lock();
-            if g.exiting || g.jobs.contains_key(&p.addr()) {
+            if g.exiting || g.writes > 0 || g.jobs.contains_key(&p.addr()) {
                 return false;
             }
         }
@@ -361,7 +431,7 @@ impl<O: Os> AioProc<O> {
     pub fn submit_fsync(self: &Arc<Self>, kind: SyncKind, p: UserPtr<Aiocb>) -> Result<(), Errno> {
         let req = self.os.copyin_aiocb(p)?;
         let prepared = self.prepare(p, &req, JobOp::Sync(kind))?;
-        self.enqueue(prepared, None, false).map_err(Refusal::errno)
+        self.enqueue(prepared).map_err(Refusal::errno)
     }
 }
 
