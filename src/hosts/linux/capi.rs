@@ -149,6 +149,54 @@ fn uptr<T, U>(p: *const T) -> UserPtr<U> {
     UserPtr::new(p as usize)
 }
 
+/// `sigaction(2)`, interposed so that a program's SIGSEGV/SIGBUS action
+/// is chained behind the handler that turns faults on bad aiocb pointers
+/// into EFAULT ([`super::ucopy`]) instead of replacing it.  Every other
+/// signal goes straight to the C library.
+///
+/// # Safety
+///
+/// As for sigaction(2): `act` and `oldact` are null or valid.
+#[cfg(target_arch = "x86_64")]
+#[no_mangle]
+pub unsafe extern "C" fn sigaction(
+    sig: c_int,
+    act: *const libc::sigaction,
+    oldact: *mut libc::sigaction,
+) -> c_int {
+    // SAFETY: the caller's pointers are passed on unchanged.
+    unsafe {
+        match super::ucopy::chained_sigaction(sig, act, oldact) {
+            Some(r) => r,
+            None => super::ucopy::real_sigaction(sig, act, oldact),
+        }
+    }
+}
+
+/// `signal(2)`, interposed like [`sigaction`] and with glibc's semantics
+/// (the handler stays installed, interrupted calls restart).
+#[cfg(target_arch = "x86_64")]
+#[no_mangle]
+pub extern "C" fn signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    // SAFETY: `act` and `old` are plain values owned here and fully
+    // initialised before use.
+    unsafe {
+        let mut act: libc::sigaction = core::mem::zeroed();
+        let mut old: libc::sigaction = core::mem::zeroed();
+        act.sa_sigaction = handler;
+        act.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut act.sa_mask);
+        if libc::sigaddset(&mut act.sa_mask, sig) != 0 {
+            set_errno(Errno::EINVAL);
+            return libc::SIG_ERR;
+        }
+        if sigaction(sig, &act, &mut old) != 0 {
+            return libc::SIG_ERR;
+        }
+        old.sa_sigaction
+    }
+}
+
 /// `aio_read(3)`.
 #[no_mangle]
 pub extern "C" fn aio_read(aiocbp: *mut libc::aiocb) -> c_int {

@@ -36,9 +36,28 @@ pub fn forget_pid() {
     PID.store(0, Relaxed);
 }
 
-/// Copies pieces of this process's memory, in order, into the buffers:
-/// one `process_vm_readv`, so an unmapped address is EFAULT, not a crash.
+/// Copies pieces of this process's memory, in order, into the buffers; an
+/// unmapped address is EFAULT, not a crash.  With the fault-catching copy
+/// ([`super::ucopy`]) where it is available, otherwise with one
+/// `process_vm_readv`.
 fn vm_read(pieces: &mut [(usize, &mut [u8])]) -> Result<(), Errno> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut fast = true;
+        for (addr, buf) in pieces.iter_mut() {
+            match super::ucopy::copyin(*addr, buf) {
+                Some(Ok(())) => {}
+                Some(Err(())) => return Err(Errno::EFAULT),
+                None => {
+                    fast = false;
+                    break;
+                }
+            }
+        }
+        if fast {
+            return Ok(());
+        }
+    }
     const MAX: usize = 4;
     assert!(pieces.len() <= MAX);
     let mut local = [libc::iovec {
@@ -73,9 +92,26 @@ fn vm_read(pieces: &mut [(usize, &mut [u8])]) -> Result<(), Errno> {
     }
 }
 
-/// Copies buffers to pieces of this process's memory, in order, with one
-/// `process_vm_writev`.
+/// Copies buffers to pieces of this process's memory, in order (as
+/// [`vm_read`]; with `process_vm_writev` as the fallback).
 fn vm_write(pieces: &[(usize, &[u8])]) -> Result<(), Errno> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut fast = true;
+        for (addr, buf) in pieces {
+            match super::ucopy::copyout(buf, *addr) {
+                Some(Ok(())) => {}
+                Some(Err(())) => return Err(Errno::EFAULT),
+                None => {
+                    fast = false;
+                    break;
+                }
+            }
+        }
+        if fast {
+            return Ok(());
+        }
+    }
     const MAX: usize = 4;
     assert!(pieces.len() <= MAX);
     let mut local = [libc::iovec {
@@ -338,12 +374,17 @@ impl Os for LinuxOs {
         // The new thread inherits the creator's signal mask: block
         // everything around the spawn so that no user signal handler can
         // ever run on a worker, not even before its first instruction.
+        // Except SIGSEGV and SIGBUS: a fault on a blocked one kills the
+        // process, and a worker's copyout to an aiocb the program unmapped
+        // must end in EFAULT (super::ucopy).
         // SAFETY: `all` and `old` are plain sigset_t values owned here;
         // sigfillset initialises `all`, pthread_sigmask fills `old`.
         let old = unsafe {
             let mut all: libc::sigset_t = core::mem::zeroed();
             let mut old: libc::sigset_t = core::mem::zeroed();
             libc::sigfillset(&mut all);
+            libc::sigdelset(&mut all, libc::SIGSEGV);
+            libc::sigdelset(&mut all, libc::SIGBUS);
             libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
             old
         };
