@@ -172,6 +172,8 @@ pub struct FileObj {
     state: StdMutex<FileState>,
     cv: StdCondvar,
     refs: AtomicUsize,
+    /// What `getfile` reports as `FileInfo::writes_serialize`.
+    writes_serialize: AtomicBool,
 }
 
 #[derive(Default)]
@@ -413,6 +415,7 @@ impl FakeOs {
             }),
             cv: StdCondvar::new(),
             refs: AtomicUsize::new(0),
+            writes_serialize: AtomicBool::new(false),
         });
         let mut fds = lock(&self.0.fds);
         let fd = (3..).find(|n| !fds.contains_key(n)).unwrap();
@@ -463,6 +466,12 @@ impl FakeOs {
             assert!(Instant::now() < deadline, "I/O did not start");
             s = f.cv.wait_timeout(s, Duration::from_millis(10)).unwrap().0;
         }
+    }
+
+    /// Makes the file report that its writes exclude each other in the
+    /// host (`FileInfo::writes_serialize`), for jobs submitted from now on.
+    pub fn writes_serialize(&self, fd: i32, on: bool) {
+        self.file(fd).writes_serialize.store(on, SeqCst);
     }
 
     /// I/O calls started on the file so far.
@@ -602,6 +611,7 @@ impl Os for FakeOs {
             append: f.append,
             seekable: f.kind == Kind::Regular,
             key: Arc::as_ptr(&f) as usize,
+            writes_serialize: f.writes_serialize.load(SeqCst),
         };
         Ok((FileRef(f), info))
     }

@@ -230,6 +230,12 @@ pub struct FileInfo {
     pub seekable: bool,
     /// Identity of the open file (not the descriptor number), for ordering.
     pub key: usize,
+    /// Writes to the file exclude each other inside the host (NetBSD's
+    /// `vn_write` locks the vnode exclusively, Linux buffered writes take
+    /// the inode lock): running two at once only makes workers contend,
+    /// so the pool runs them one at a time.  A scheduling hint, not an
+    /// ordering promise.
+    pub writes_serialize: bool,
 }
 
 /// `aio_fsync` flavours.

@@ -194,6 +194,7 @@ impl Os for LoomOs {
                 append: false,
                 seekable: true,
                 key,
+                writes_serialize: false,
             },
         ))
     }

@@ -145,6 +145,12 @@ pub struct Class {
     pub order: Order,
     /// The job writes to the file.
     pub write: bool,
+    /// A positioned write to a file whose writes exclude each other in the
+    /// host ([`FileInfo::writes_serialize`]): it runs after earlier such
+    /// writes, never beside them.
+    ///
+    /// [`FileInfo::writes_serialize`]: crate::os::FileInfo::writes_serialize
+    pub serial: bool,
     /// Bytes `[start, end)` of the file the job touches; empty for jobs
     /// without a range (streams, syncs).  Appends touch the end of the
     /// file, wherever it is when they run: `[0, u64::MAX)`.
@@ -153,8 +159,15 @@ pub struct Class {
 
 impl Class {
     /// The class of a read or write at `offset` (`None`: a stream or an
-    /// append) of `nbytes` bytes, or of a sync.
-    pub fn new(op: JobOp, order: Order, offset: Option<i64>, nbytes: usize) -> Class {
+    /// append) of `nbytes` bytes, or of a sync; `writes_serialize` as the
+    /// host says of the file.
+    pub fn new(
+        op: JobOp,
+        order: Order,
+        offset: Option<i64>,
+        nbytes: usize,
+        writes_serialize: bool,
+    ) -> Class {
         let span = match (op, order, offset) {
             (JobOp::Sync(_), _, _) | (_, Order::Stream, _) => (0, 0),
             (_, Order::Append, _) => (0, u64::MAX),
@@ -165,9 +178,11 @@ impl Class {
             }
             (_, _, None) => (0, 0),
         };
+        let write = op == JobOp::Write;
         Class {
             order,
-            write: op == JobOp::Write,
+            write,
+            serial: write && order == Order::Free && writes_serialize,
             span,
         }
     }
@@ -175,7 +190,9 @@ impl Class {
     /// Whether a job of this class must wait for an earlier job of class
     /// `earlier` on the same file.
     pub fn waits_for(&self, earlier: &Class) -> bool {
-        self.order.waits_for(earlier.order) || self.overlaps_write(earlier)
+        self.order.waits_for(earlier.order)
+            || (self.serial && earlier.serial)
+            || self.overlaps_write(earlier)
     }
 
     /// A read-after-write, write-after-read or write-after-write hazard
@@ -352,8 +369,8 @@ mod tests {
 
     #[test]
     fn overlapping_ranges_order_when_one_side_writes() {
-        let rd = |off, n| Class::new(JobOp::Read, Order::Free, Some(off), n);
-        let wr = |off, n| Class::new(JobOp::Write, Order::Free, Some(off), n);
+        let rd = |off, n| Class::new(JobOp::Read, Order::Free, Some(off), n, false);
+        let wr = |off, n| Class::new(JobOp::Write, Order::Free, Some(off), n, false);
         // Reads never wait for reads.
         assert!(!rd(0, 10).waits_for(&rd(0, 10)));
         // Overlap with a write, in either direction.
@@ -366,12 +383,19 @@ mod tests {
         // An offset near the top does not wrap around.
         assert!(!wr(i64::MAX, usize::MAX).waits_for(&wr(0, 10)));
         // A read waits for an earlier append: it may read what it adds.
-        let app = Class::new(JobOp::Write, Order::Append, None, 1);
+        let app = Class::new(JobOp::Write, Order::Append, None, 1, false);
         assert!(rd(1 << 40, 1).waits_for(&app));
         // Streams and syncs have no range; syncs wait by their order.
-        let st = Class::new(JobOp::Write, Order::Stream, None, 1);
-        let sy = Class::new(JobOp::Sync(SyncKind::Data), Order::Barrier, None, 0);
+        let st = Class::new(JobOp::Write, Order::Stream, None, 1, false);
+        let sy = Class::new(JobOp::Sync(SyncKind::Data), Order::Barrier, None, 0, false);
         assert!(!st.waits_for(&wr(0, 10)) && !wr(0, 10).waits_for(&st));
+        // Writes to a file whose writes serialize in the host queue up
+        // behind each other; reads beside them do not.
+        let sw = |off, n| Class::new(JobOp::Write, Order::Free, Some(off), n, true);
+        let sr = Class::new(JobOp::Read, Order::Free, Some(100), 1, true);
+        assert!(sw(0, 1).waits_for(&sw(50, 1)));
+        assert!(!sr.waits_for(&sw(0, 1)) && !sw(0, 1).waits_for(&sr));
+        assert!(!sw(0, 1).waits_for(&wr(50, 1)));
         assert_eq!(sy.span, (0, 0));
         assert!(!rd(0, 1).waits_for(&sy));
         assert!(sy.waits_for(&rd(0, 1)));

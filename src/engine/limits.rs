@@ -20,6 +20,8 @@ pub const DEFAULT_MAX_WORKERS: usize = 8;
 pub const DEFAULT_WORKER_IDLE_NS: u64 = 10_000_000_000;
 /// Largest pool a process may be given.
 pub const MAX_WORKERS_LIMIT: usize = 256;
+/// Longest spin a host may set ([`System::set_spin_ns`]): 1 ms.
+pub const MAX_SPIN_NS: u64 = 1_000_000;
 
 /// The limits and the system-wide job count.
 #[derive(Debug)]
@@ -28,6 +30,7 @@ pub struct System {
     listio_max: AtomicUsize,
     max_workers: AtomicUsize,
     worker_idle_ns: AtomicU64,
+    spin_ns: AtomicU64,
     jobs: AtomicUsize,
     procs: AtomicUsize,
 }
@@ -53,6 +56,7 @@ impl System {
             listio_max: AtomicUsize::new(AIO_LISTIO_MAX),
             max_workers: AtomicUsize::new(workers),
             worker_idle_ns: AtomicU64::new(DEFAULT_WORKER_IDLE_NS),
+            spin_ns: AtomicU64::new(0),
             jobs: AtomicUsize::new(0),
             procs: AtomicUsize::new(0),
         }
@@ -112,6 +116,27 @@ impl System {
             return Err(Errno::EINVAL);
         }
         self.worker_idle_ns.store(ns, SeqCst);
+        Ok(())
+    }
+
+    /// How long a worker that ran out of jobs, and a caller of
+    /// `aio_suspend` or `LIO_WAIT` whose jobs are still running, watch for
+    /// the next job or completion before they sleep.  A job or completion
+    /// that comes within that time is handed over without a sleep/wake
+    /// pair (two context switches and a wake-up call on the other side).
+    /// 0, the default, never spins: the NetBSD kernel and rump hosts keep
+    /// it, since a kernel thread must not busy-wait; the Linux host sets
+    /// it where there is more than one CPU.
+    pub fn spin_ns(&self) -> u64 {
+        self.spin_ns.load(Relaxed)
+    }
+
+    /// Sets [`spin_ns`](Self::spin_ns): at most [`MAX_SPIN_NS`].
+    pub fn set_spin_ns(&self, ns: u64) -> Result<(), Errno> {
+        if ns > MAX_SPIN_NS {
+            return Err(Errno::EINVAL);
+        }
+        self.spin_ns.store(ns, SeqCst);
         Ok(())
     }
 
@@ -182,5 +207,9 @@ mod tests {
         assert_eq!(s.listio_max(), 2048);
         s.set_max_workers(8).unwrap();
         assert_eq!(s.max_workers(), 8);
+        assert_eq!(s.spin_ns(), 0);
+        assert_eq!(s.set_spin_ns(MAX_SPIN_NS + 1), Err(Errno::EINVAL));
+        s.set_spin_ns(20_000).unwrap();
+        assert_eq!(s.spin_ns(), 20_000);
     }
 }

@@ -31,6 +31,7 @@ use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering::Acquire, Ordering::Release};
 use hashbrown::HashMap;
 
 use crate::abi::JOB_DONE;
@@ -76,6 +77,9 @@ pub(crate) struct ProcState<O: Os> {
     pub workers: usize,
     /// Workers asleep on `work`, or started and not yet running.
     pub idle: usize,
+    /// Workers watching [`AioProc::queued`] for a job before they sleep
+    /// (see [`System::spin_ns`]): they take the next job without a wakeup.
+    pub spinning: usize,
     /// Threads asleep on `done`.
     pub waiters: usize,
     /// The process is exiting: no new jobs.
@@ -117,6 +121,11 @@ pub struct AioProc<O: Os> {
     /// `aio_suspend`, `LIO_WAIT` and exit sleep here for jobs leaving the
     /// table and workers leaving.
     pub(crate) done: CondVar<O::Mutex, O::CondVar>,
+    /// Counts jobs handed to the workers, for spinning workers to watch
+    /// without the lock (bumped under it).
+    pub(crate) queued: AtomicUsize,
+    /// Counts jobs leaving the table, for spinning waiters to watch.
+    pub(crate) removed: AtomicUsize,
 }
 
 pub(crate) type Guard<'a, O> = MutexGuard<'a, <O as Os>::Mutex, ProcState<O>>;
@@ -140,11 +149,14 @@ impl<O: Os> AioProc<O> {
                 next_lio: 0,
                 workers: 0,
                 idle: 0,
+                spinning: 0,
                 waiters: 0,
                 exiting: false,
             }),
             work: CondVar::new(),
             done: CondVar::new(),
+            queued: AtomicUsize::new(0),
+            removed: AtomicUsize::new(0),
         })
     }
 
@@ -240,6 +252,7 @@ impl<O: Os> AioProc<O> {
         }
         g.slots -= 1;
         self.sys.release(1);
+        self.removed.fetch_add(1, Release);
         let mut relevant = job.is_some_and(|j| j.waited) || g.exiting;
         let note = lio.and_then(|id| {
             let (note, list_done) = Self::lio_account(g, id, result.is_failure());
@@ -287,8 +300,10 @@ impl<O: Os> AioProc<O> {
         let mut g = self.state.lock();
         // Counted idle by whoever started us, until now.
         g.idle -= 1;
+        let mut spun = false;
         loop {
             if let Some((addr, op, io, notify, lio)) = Self::pick(&mut g) {
+                spun = false;
                 // More queued than the pool will come back for: start a
                 // worker now rather than make the submitters do it.
                 let grow = Self::kick(&mut g, self.sys.max_workers(), false) == Kick::Grow;
@@ -324,6 +339,19 @@ impl<O: Os> AioProc<O> {
             if g.exiting {
                 break;
             }
+            // Out of jobs: watch for the next one for a moment before
+            // sleeping (submitters see `spinning` and do not wake anyone).
+            let spin = self.sys.spin_ns();
+            if spin > 0 && !spun {
+                spun = true;
+                g.spinning += 1;
+                let seen = self.queued.load(Acquire);
+                drop(g);
+                self.spin_until(spin, || self.queued.load(Acquire) != seen);
+                g = self.state.lock();
+                g.spinning -= 1;
+                continue;
+            }
             // The first worker stays; spares retire after an idle period.
             let timeout_ns = (g.workers > 1).then(|| self.sys.worker_idle_ns());
             g.idle += 1;
@@ -343,31 +371,32 @@ impl<O: Os> AioProc<O> {
         }
     }
 
-    /// Takes the first queued job that may run now: one that does not have
-    /// to wait ([`Class::waits_for`]) for a running job or an earlier queued
-    /// job on the same file.  Free reads skip the look at earlier queued jobs
-    /// while no write is in the table: nothing can hold them back.
-    #[allow(clippy::type_complexity)]
-    fn pick(g: &mut Guard<'_, O>) -> Option<(usize, JobOp, Io<O>, Notify, Option<LioId>)> {
-        let st = &mut **g;
-        let mut chosen = None;
-        for (i, addr) in st.queue.iter().enumerate() {
-            let job = &st.jobs[addr];
-            let blocked_by_running = st
-                .running
-                .iter()
-                .any(|(_, key, c)| *key == job.key && job.class.waits_for(c));
-            let blocked_by_earlier = !blocked_by_running
-                && (job.class.order != Order::Free || st.writes > 0)
+    /// Whether queued job `i` must wait ([`Class::waits_for`]) for a
+    /// running job or an earlier queued job on the same file.  Free reads
+    /// skip the look at earlier queued jobs while no write is in the table:
+    /// nothing can hold them back.
+    pub(crate) fn blocked(st: &ProcState<O>, i: usize) -> bool {
+        let job = &st.jobs[&st.queue[i]];
+        st.running
+            .iter()
+            .any(|(_, key, c)| *key == job.key && job.class.waits_for(c))
+            || ((job.class.order != Order::Free || st.writes > 0)
                 && st.queue.iter().take(i).any(|a| {
                     let e = &st.jobs[a];
                     e.key == job.key && job.class.waits_for(&e.class)
-                });
-            if !blocked_by_running && !blocked_by_earlier {
-                chosen = Some(i);
-                break;
-            }
-        }
+                }))
+    }
+
+    /// The first queued job that may run now.
+    pub(crate) fn runnable(st: &ProcState<O>) -> Option<usize> {
+        (0..st.queue.len()).find(|&i| !Self::blocked(st, i))
+    }
+
+    /// Takes the first queued job that may run now.
+    #[allow(clippy::type_complexity)]
+    fn pick(g: &mut Guard<'_, O>) -> Option<(usize, JobOp, Io<O>, Notify, Option<LioId>)> {
+        let st = &mut **g;
+        let chosen = Self::runnable(st);
         let addr = st.queue.remove(chosen?)?;
         let job = st.jobs.get_mut(&addr)?;
         let picked = job.apply(Event::Pick);
@@ -375,6 +404,23 @@ impl<O: Os> AioProc<O> {
         let io = job.io.take()?;
         st.running.push((addr, job.key, job.class));
         Some((addr, job.op, io, job.notify, job.lio))
+    }
+
+    /// Busy-waits, without the lock, until `done` or `ns` have passed;
+    /// whether `done` became true.
+    pub(crate) fn spin_until(&self, ns: u64, mut done: impl FnMut() -> bool) -> bool {
+        let deadline = self.os.now_ns().saturating_add(ns);
+        loop {
+            for _ in 0..64 {
+                if done() {
+                    return true;
+                }
+                core::hint::spin_loop();
+            }
+            if self.os.now_ns() >= deadline {
+                return done();
+            }
+        }
     }
 
     /// The I/O itself, without the lock.

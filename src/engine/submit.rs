@@ -14,6 +14,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering::Release;
 
 use crate::abi::{
     AIO_PRIO_DELTA_MAX, JOB_DONE, JOB_NONE, JOB_WIP, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
@@ -130,7 +131,7 @@ impl<O: Os> AioProc<O> {
             uaddr,
             fd: req.fildes,
             op,
-            class: Class::new(op, order, offset, req.nbytes),
+            class: Class::new(op, order, offset, req.nbytes, info.writes_serialize),
             key: info.key,
             notify,
             io: Io {
@@ -244,7 +245,10 @@ impl<O: Os> AioProc<O> {
                     continue;
                 };
                 match job.apply(Event::Enqueue) {
-                    Ok(JobState::Queued) => st.queue.push_back(*addr),
+                    Ok(JobState::Queued) => {
+                        st.queue.push_back(*addr);
+                        self.queued.fetch_add(1, Release);
+                    }
                     Ok(_) => {
                         batch.push(Retired {
                             uaddr: UserPtr::new(*addr),
@@ -278,15 +282,18 @@ impl<O: Os> AioProc<O> {
         }
     }
 
-    /// What the queue needs after a change, under the lock.  A worker busy
-    /// with a file job comes back for the queue within moments: waking
-    /// another for a job it would take next is a sleep/wake pair for
-    /// nothing.  One busy with a stream may wait forever (a pipe nobody
-    /// feeds), so it does not count.  Idle workers (including ones still
-    /// starting) each take one job.  The pool grows when the queue
-    /// outnumbers both; `submitter`: only when no worker would come back
-    /// at all, since starting a thread is the slowest thing here and a
-    /// worker returning to a long queue grows the pool off the submitter's
+    /// What the queue needs after a job was queued (`submitter`) or a
+    /// worker took one, under the lock.  A worker busy with a file job
+    /// comes back for the queue within moments: waking another for a job
+    /// it would take next is a sleep/wake pair for nothing.  One busy with
+    /// a stream may wait forever (a pipe nobody feeds), so it does not
+    /// count.  Idle workers (including ones still starting) each take one
+    /// job.  Jobs that must wait for others ([`Class`]) need no worker.
+    ///
+    /// The pool grows when runnable jobs outnumber the workers that will
+    /// take them; for a `submitter` only when no worker would come back at
+    /// all, since starting a thread is the slowest thing here and a worker
+    /// that finds more runnable work grows the pool off the submitter's
     /// path.  A `Grow` answer has counted the new worker already.
     pub(crate) fn kick(st: &mut ProcState<O>, max_workers: usize, submitter: bool) -> Kick {
         let returning = st
@@ -298,11 +305,22 @@ impl<O: Os> AioProc<O> {
         if queued <= returning {
             return Kick::None;
         }
+        let runnable = if submitter {
+            // The job just queued, at the tail.
+            !Self::blocked(st, queued - 1)
+        } else {
+            Self::runnable(st).is_some()
+        };
+        if !runnable || (submitter && st.spinning > 0) {
+            // A spinning worker takes the job without being woken.
+            return Kick::None;
+        }
         if st.idle > 0 && submitter {
             return Kick::Signal;
         }
-        let starved = returning == 0 && st.idle == 0;
-        if queued > returning + st.idle && (starved || !submitter) && st.workers < max_workers {
+        let coming = returning + st.idle + st.spinning;
+        let starved = coming == 0;
+        if queued > coming && (starved || !submitter) && st.workers < max_workers {
             st.workers += 1;
             st.idle += 1;
             return Kick::Grow;

@@ -7,6 +7,7 @@
 //! waiting); null entries are ignored, as POSIX asks.
 
 use alloc::vec::Vec;
+use core::sync::atomic::Ordering::Acquire;
 
 use crate::errno::Errno;
 use crate::os::{Aiocb, Os, Sleep, Timespec, TimespecReq, UserPtr, Wakeup};
@@ -61,10 +62,23 @@ pub fn aio_suspend<O: Os>(
     }
 
     let start = os.now_ns();
+    // Before sleeping, watch for completions for a moment (spinning
+    // waiters are not counted in `waiters`, so finishing workers need not
+    // wake anyone), but never past the caller's timeout.
+    let spin = sys.spin_ns().min(limit.unwrap_or(u64::MAX));
+    let spin_end = start.saturating_add(spin);
     let mut g = proc.state.lock();
     loop {
         if ptrs.iter().any(|p| !g.jobs.contains_key(&p.addr())) {
             return Ok(0);
+        }
+        let now = if spin > 0 { os.now_ns() } else { spin_end };
+        if now < spin_end {
+            let seen = proc.removed.load(Acquire);
+            drop(g);
+            proc.spin_until(spin_end - now, || proc.removed.load(Acquire) != seen);
+            g = proc.state.lock();
+            continue;
         }
         let how = match limit {
             None => Sleep::Interruptible { timeout_ns: None },

@@ -10,6 +10,7 @@ use crate::abi::*;
 use crate::errno::Errno;
 use crate::fakeos::{interrupt_next_wait, FakeHost, Kind};
 use crate::os::{Aiocb, Notify, SyncKind, UserPtr};
+use crate::syscalls::ProcHost as _;
 use crate::syscalls::*;
 
 fn host() -> FakeHost {
@@ -535,6 +536,65 @@ fn overlapping_writes_run_in_submission_order_others_in_parallel() {
     // Each write's notification came in submission order, before the next
     // overlapping write started.
     assert_eq!(h.os.refs(fd), 0);
+}
+
+#[test]
+fn pool_grows_for_runnable_jobs_only() {
+    // Writes to a file whose writes exclude each other in the host run one
+    // at a time, and the pool does not grow for them; other writes fan out
+    // over the pool, grown by the workers themselves.
+    for serialize in [true, false] {
+        let h = host();
+        h.sys.set_max_workers(4).unwrap();
+        let fd = regular(&h, b"");
+        h.os.writes_serialize(fd, serialize);
+        h.os.gate(fd, true);
+        let mut ps = Vec::new();
+        for i in 0..8 {
+            let b = h.os.alloc(1);
+            let p = h.os.aiocb(fd, 0, b, 1, i);
+            sys_aio_write(&h, p).unwrap();
+            ps.push(p);
+        }
+        let want = if serialize { 1 } else { 4 };
+        h.os.wait_started(fd, want);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(h.os.started(fd), want, "serialize={serialize}");
+        assert_eq!(h.os.spawned(), want, "serialize={serialize}");
+        h.os.gate(fd, false);
+        for p in ps {
+            assert_eq!(wait_done(&h, p), 0);
+        }
+    }
+}
+
+#[test]
+fn spinning_waiters_and_workers_hand_over_without_sleeping() {
+    let h = host();
+    h.sys.set_spin_ns(1_000_000).unwrap();
+    let fd = regular(&h, b"0123456789");
+    let before = crate::fakeos::wakeups();
+    for i in 0..20 {
+        let buf = h.os.alloc(2);
+        let p = h.os.aiocb(fd, 0, buf, 2, i % 8);
+        sys_aio_read(&h, p).unwrap();
+        let list = h.os.ptr_array(&[p]);
+        // The job completes within the spin: aio_suspend returns without
+        // sleeping.  (A worker only sleeps once it saw no job for 1 ms.)
+        assert_eq!(sys_aio_suspend(&h, list, 1, UserPtr::null()), Ok(0));
+        assert_eq!(sys_aio_return(&h, p), Ok(2));
+        assert_eq!(h.os.peek(buf, 2), &b"0123456789"[(i % 8) as usize..][..2]);
+    }
+    let slept = crate::fakeos::wakeups() - before;
+    assert!(
+        slept < 10,
+        "aio_suspend slept {slept} times in 20 hand-overs"
+    );
+    // With nothing coming, the worker stops spinning and sleeps; exit
+    // still finds it.
+    std::thread::sleep(Duration::from_millis(5));
+    h.exit();
+    assert_eq!(h.aio().map_or(0, |a| a.workers()), 0);
 }
 
 #[test]

@@ -39,6 +39,8 @@ impl FileRef {
             append: fi.fi_append != 0,
             seekable: fi.fi_seekable != 0,
             key: fp.as_ptr() as usize,
+            // vn_write locks the vnode exclusively.
+            writes_serialize: fi.fi_seekable != 0,
         };
         Ok((FileRef(fp), info))
     }

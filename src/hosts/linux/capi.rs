@@ -14,7 +14,9 @@
 //!
 //! Run-time limits come from the environment at the first request:
 //! `NETBSD_AIO_MAX` (`kern.aio_max`), `NETBSD_AIO_LISTIO_MAX`
-//! (`kern.aio_listio_max`), `NETBSD_AIO_WORKERS` (workers per process).
+//! (`kern.aio_listio_max`), `NETBSD_AIO_WORKERS` (workers per process),
+//! `NETBSD_AIO_SPIN_NS` (how long workers and waiters spin before they
+//! sleep; 0 never spins).
 
 use core::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
@@ -31,6 +33,9 @@ use crate::os::UserPtr;
 use crate::syscalls::{self, ProcHost};
 
 static SYS: System = System::new();
+/// The Linux host's spin before sleeping ([`System::spin_ns`]) on a
+/// machine with more than one CPU: a few times a wake-up's cost.
+const DEFAULT_SPIN_NS: u64 = 20_000;
 static PROC: AtomicPtr<AioProc<LinuxOs>> = AtomicPtr::new(ptr::null_mut());
 static INIT: Once = Once::new();
 
@@ -78,6 +83,13 @@ fn init() {
         env_limit("NETBSD_AIO_MAX", |v| SYS.set_aio_max(v));
         env_limit("NETBSD_AIO_LISTIO_MAX", |v| SYS.set_listio_max(v));
         env_limit("NETBSD_AIO_WORKERS", |v| SYS.set_max_workers(v));
+        // Spinning hands jobs and completions over between threads on
+        // different CPUs; with one CPU it only delays the other thread.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cpus > 1 {
+            let _ = SYS.set_spin_ns(DEFAULT_SPIN_NS);
+        }
+        env_limit("NETBSD_AIO_SPIN_NS", |v| SYS.set_spin_ns(v as u64));
     });
 }
 

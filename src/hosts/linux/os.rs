@@ -198,6 +198,11 @@ fn open_file(fd: i32) -> Result<(LinuxFile, FileInfo), Errno> {
         append: fl & libc::O_APPEND != 0,
         seekable: fmt == libc::S_IFREG || fmt == libc::S_IFBLK,
         key: (st.st_dev as usize).rotate_left(40) ^ st.st_ino as usize,
+        // Buffered writes take the inode lock exclusively; O_DIRECT
+        // overwrites run in parallel.  (An O_DIRECT set later with F_SETFL
+        // is seen by the next job that dups afresh: only speed depends on
+        // it.)
+        writes_serialize: fl & libc::O_DIRECT == 0,
     };
     Ok((file, info))
 }
