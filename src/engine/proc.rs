@@ -31,7 +31,9 @@ use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering::Acquire, Ordering::Release};
+use core::sync::atomic::{
+    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use hashbrown::HashMap;
 
 use crate::abi::JOB_DONE;
@@ -126,6 +128,10 @@ pub struct AioProc<O: Os> {
     pub(crate) queued: AtomicUsize,
     /// Counts jobs leaving the table, for spinning waiters to watch.
     pub(crate) removed: AtomicUsize,
+    /// Recent time a worker spends on one job (a moving average, in ns;
+    /// kept only while the host spins): waiters spin only when a job is
+    /// likely to end within the spin.
+    pub(crate) service_ns: AtomicU64,
 }
 
 pub(crate) type Guard<'a, O> = MutexGuard<'a, <O as Os>::Mutex, ProcState<O>>;
@@ -157,6 +163,7 @@ impl<O: Os> AioProc<O> {
             done: CondVar::new(),
             queued: AtomicUsize::new(0),
             removed: AtomicUsize::new(0),
+            service_ns: AtomicU64::new(0),
         })
     }
 
@@ -311,7 +318,16 @@ impl<O: Os> AioProc<O> {
                 if grow {
                     self.grow();
                 }
+                let timed = self.sys.spin_ns() > 0;
+                let t0 = if timed { self.os.now_ns() } else { 0 };
                 let result = self.perform(op, &io);
+                if timed {
+                    // One eighth of each new sample; races between workers
+                    // only lose a sample.
+                    let took = self.os.now_ns().saturating_sub(t0);
+                    let avg = self.service_ns.load(Relaxed);
+                    self.service_ns.store(avg - avg / 8 + took / 8, Relaxed);
+                }
                 // The same steps as `retire`, keeping the lock of the last
                 // one to pick the next job.
                 let exiting = {
@@ -340,9 +356,11 @@ impl<O: Os> AioProc<O> {
                 break;
             }
             // Out of jobs: watch for the next one for a moment before
-            // sleeping (submitters see `spinning` and do not wake anyone).
+            // sleeping (submitters see `spinning` and do not wake anyone),
+            // if jobs are short: next to device I/O a wake-up is cheap, and
+            // a spinning CPU is one the completion path cannot use.
             let spin = self.sys.spin_ns();
-            if spin > 0 && !spun {
+            if spin > 0 && !spun && self.service_ns.load(Relaxed) < spin {
                 spun = true;
                 g.spinning += 1;
                 let seen = self.queued.load(Acquire);

@@ -7,7 +7,7 @@
 //! waiting); null entries are ignored, as POSIX asks.
 
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering::Acquire;
+use core::sync::atomic::Ordering::{Acquire, Relaxed};
 
 use crate::errno::Errno;
 use crate::os::{Aiocb, Os, Sleep, Timespec, TimespecReq, UserPtr, Wakeup};
@@ -64,8 +64,13 @@ pub fn aio_suspend<O: Os>(
     let start = os.now_ns();
     // Before sleeping, watch for completions for a moment (spinning
     // waiters are not counted in `waiters`, so finishing workers need not
-    // wake anyone), but never past the caller's timeout.
-    let spin = sys.spin_ns().min(limit.unwrap_or(u64::MAX));
+    // wake anyone), but never past the caller's timeout, and not at all
+    // when jobs take longer than the spin (device I/O): then the spin
+    // would only take a CPU from whoever completes the I/O.
+    let spin = match sys.spin_ns() {
+        s if proc.service_ns.load(Relaxed) < s => s.min(limit.unwrap_or(u64::MAX)),
+        _ => 0,
+    };
     let spin_end = start.saturating_add(spin);
     let mut g = proc.state.lock();
     loop {
