@@ -57,7 +57,11 @@ pub fn sys_aio_error<H: ProcHost>(h: &H, aiocbp: UserPtr<Aiocb>) -> Result<isize
 
 /// Syscall 403, `aio_return(struct aiocb *)`.
 pub fn sys_aio_return<H: ProcHost>(h: &H, aiocbp: UserPtr<Aiocb>) -> Result<isize, Errno> {
-    submit::aio_return(&h.os(), aiocbp)
+    let r = submit::aio_return(&h.os(), aiocbp)?;
+    if let Some(a) = h.aio() {
+        a.collected();
+    }
+    Ok(r)
 }
 
 /// Syscall 399, `aio_cancel(int fildes, struct aiocb *)`.

@@ -31,6 +31,7 @@ pub struct System {
     max_workers: AtomicUsize,
     worker_idle_ns: AtomicU64,
     spin_ns: AtomicU64,
+    inline_limit: AtomicUsize,
     jobs: AtomicUsize,
     procs: AtomicUsize,
 }
@@ -51,12 +52,19 @@ impl System {
     /// The defaults with another pool bound (a host whose cached I/O runs
     /// on the workers, CPU-bound, gains nothing from many).
     pub const fn with_max_workers(workers: usize) -> Self {
+        Self::with_policy(workers, usize::MAX)
+    }
+
+    /// The defaults with another pool bound and
+    /// [`inline_limit`](Self::inline_limit).
+    pub const fn with_policy(workers: usize, inline_limit: usize) -> Self {
         System {
             aio_max: AtomicUsize::new(AIO_MAX),
             listio_max: AtomicUsize::new(AIO_LISTIO_MAX),
             max_workers: AtomicUsize::new(workers),
             worker_idle_ns: AtomicU64::new(DEFAULT_WORKER_IDLE_NS),
             spin_ns: AtomicU64::new(0),
+            inline_limit: AtomicUsize::new(inline_limit),
             jobs: AtomicUsize::new(0),
             procs: AtomicUsize::new(0),
         }
@@ -138,6 +146,20 @@ impl System {
         }
         self.spin_ns.store(ns, SeqCst);
         Ok(())
+    }
+
+    /// A read whose data is in memory completes inside `aio_read` only
+    /// while the process has fewer requests outstanding (submitted and not
+    /// yet collected with `aio_return`) than this.  Unbounded by default:
+    /// doing the copy at once beats handing it over.  A host whose
+    /// system calls cost more than the copy (a rump kernel: every call
+    /// enters the rump scheduler) sets 1: a program that keeps many
+    /// requests outstanding then has the copies made by a worker on
+    /// another CPU while it makes its calls, and one that waits for each
+    /// request still gets it at once.  (A program that never calls
+    /// `aio_return` ends up with every read handed over.)
+    pub fn inline_limit(&self) -> usize {
+        self.inline_limit.load(Relaxed)
     }
 
     /// Jobs in flight in the system.

@@ -143,6 +143,8 @@ impl<O: Os> AioProc<O> {
             // Done already: the slot taken for it is not needed.
             let mut g = self.state.lock();
             self.put_slots(&mut g, 1);
+            drop(g);
+            self.submitted();
             return Ok(None);
         }
         let op = match req.opcode {
@@ -160,6 +162,10 @@ impl<O: Os> AioProc<O> {
         };
         if let Err(Refusal::Error(e)) = r {
             self.publish(p, JobResult::Failed(e));
+        }
+        if !matches!(r, Err(Refusal::InUse)) {
+            // A result (or the entry's error) for aio_return to collect.
+            self.submitted();
         }
         r
     }

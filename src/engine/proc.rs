@@ -128,6 +128,9 @@ pub struct AioProc<O: Os> {
     pub(crate) queued: AtomicUsize,
     /// Counts jobs leaving the table, for spinning waiters to watch.
     pub(crate) removed: AtomicUsize,
+    /// Requests submitted and not yet collected with `aio_return` (see
+    /// [`System::inline_limit`]); a hint, never below 0.
+    pub(crate) outstanding: AtomicUsize,
     /// Recent time a worker spends on one job (a moving average, in ns;
     /// kept only while the host spins): waiters spin only when a job is
     /// likely to end within the spin.
@@ -164,6 +167,7 @@ impl<O: Os> AioProc<O> {
             queued: AtomicUsize::new(0),
             removed: AtomicUsize::new(0),
             service_ns: AtomicU64::new(0),
+            outstanding: AtomicUsize::new(0),
         })
     }
 
@@ -175,6 +179,18 @@ impl<O: Os> AioProc<O> {
     /// Whether a job on `p` is in flight.
     pub fn in_flight(&self, p: UserPtr<Aiocb>) -> bool {
         self.state.lock().jobs.contains_key(&p.addr())
+    }
+
+    /// Counts a request the user will collect with `aio_return`.
+    pub(crate) fn submitted(&self) {
+        self.outstanding.fetch_add(1, Relaxed);
+    }
+
+    /// `aio_return` collected a result.
+    pub fn collected(&self) {
+        let _ = self
+            .outstanding
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
     }
 
     /// Jobs in flight (for diagnostics and tests).

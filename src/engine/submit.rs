@@ -14,7 +14,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering::Release;
+use core::sync::atomic::Ordering::{Relaxed, Release};
 
 use crate::abi::{
     AIO_PRIO_DELTA_MAX, JOB_DONE, JOB_NONE, JOB_WIP, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
@@ -290,11 +290,15 @@ impl<O: Os> AioProc<O> {
     /// count.  Idle workers (including ones still starting) each take one
     /// job.  Jobs that must wait for others ([`Class`]) need no worker.
     ///
-    /// The pool grows when runnable jobs outnumber the workers that will
-    /// take them; for a `submitter` only when no worker would come back at
-    /// all, since starting a thread is the slowest thing here and a worker
-    /// that finds more runnable work grows the pool off the submitter's
-    /// path.  A `Grow` answer has counted the new worker already.
+    /// The pool grows when queued jobs outnumber the workers that will
+    /// take them and one of them can run now (for a submitter: the job it
+    /// queued; for a worker: any): a job that can run does not wait for a
+    /// busy worker's I/O, however long that takes.  A worker that finds
+    /// more runnable work grows the pool too, so that a burst queued
+    /// before the first worker ran still fans out.  Workers live on after
+    /// their work (see `worker_main`), so a process pays for starting
+    /// them once, not per job.  A `Grow` answer has counted the new worker
+    /// already.
     pub(crate) fn kick(st: &mut ProcState<O>, max_workers: usize, submitter: bool) -> Kick {
         let returning = st
             .running
@@ -319,8 +323,7 @@ impl<O: Os> AioProc<O> {
             return Kick::Signal;
         }
         let coming = returning + st.idle + st.spinning;
-        let starved = coming == 0;
-        if queued > coming && (starved || !submitter) && st.workers < max_workers {
+        if queued > coming && st.workers < max_workers {
             st.workers += 1;
             st.idle += 1;
             return Kick::Grow;
@@ -405,11 +408,14 @@ impl<O: Os> AioProc<O> {
     pub fn submit_rw(self: &Arc<Self>, p: UserPtr<Aiocb>, write: bool) -> Result<(), Errno> {
         let req = self.os.copyin_aiocb(p)?;
         if !write && self.read_inline(p, &req) {
+            self.submitted();
             return Ok(());
         }
         let op = if write { JobOp::Write } else { JobOp::Read };
         let prepared = self.prepare(p, &req, op)?;
-        self.enqueue(prepared).map_err(Refusal::errno)
+        self.enqueue(prepared).map_err(Refusal::errno)?;
+        self.submitted();
+        Ok(())
     }
 
     /// Completes a positioned read at once when the data is already in
@@ -421,7 +427,10 @@ impl<O: Os> AioProc<O> {
     /// for ([`Class`]); anything unusual, including every error, takes the
     /// normal path, which reports it.
     pub(crate) fn read_inline(&self, p: UserPtr<Aiocb>, req: &AiocbReq) -> bool {
-        if req.offset < 0 || check_io_fields(req).is_err() {
+        if req.offset < 0
+            || check_io_fields(req).is_err()
+            || self.outstanding.load(Relaxed) >= self.sys.inline_limit()
+        {
             return false;
         }
         let Ok(notify) = validate_sigevent(&self.os, &req.sigevent) else {
@@ -449,7 +458,9 @@ impl<O: Os> AioProc<O> {
     pub fn submit_fsync(self: &Arc<Self>, kind: SyncKind, p: UserPtr<Aiocb>) -> Result<(), Errno> {
         let req = self.os.copyin_aiocb(p)?;
         let prepared = self.prepare(p, &req, JobOp::Sync(kind))?;
-        self.enqueue(prepared).map_err(Refusal::errno)
+        self.enqueue(prepared).map_err(Refusal::errno)?;
+        self.submitted();
+        Ok(())
     }
 }
 

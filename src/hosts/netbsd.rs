@@ -20,7 +20,13 @@ use crate::syscalls::{self, ProcHost};
 /// tmpfs each worker beyond the first costs throughput (scheduling
 /// hand-offs), while the second keeps a job blocked on a pipe from
 /// stalling the rest.  Raise `kern.aio_workers` for slow devices.
+#[cfg(not(feature = "rump"))]
 pub static SYS: System = System::with_max_workers(2);
+/// In a rump kernel every call enters the rump scheduler, which costs more
+/// than copying a cached block: reads complete inline only for a program
+/// with nothing else outstanding ([`System::inline_limit`]).
+#[cfg(feature = "rump")]
+pub static SYS: System = System::with_policy(2, 1);
 
 /// The OS services of one process.
 pub struct NetBsdOs {
