@@ -174,6 +174,8 @@ pub struct FileObj {
     refs: AtomicUsize,
     /// What `getfile` reports as `FileInfo::writes_serialize`.
     writes_serialize: AtomicBool,
+    /// What `getfile` reports as `FileInfo::memory`.
+    memory: AtomicBool,
 }
 
 #[derive(Default)]
@@ -416,6 +418,7 @@ impl FakeOs {
             cv: StdCondvar::new(),
             refs: AtomicUsize::new(0),
             writes_serialize: AtomicBool::new(false),
+            memory: AtomicBool::new(false),
         });
         let mut fds = lock(&self.0.fds);
         let fd = (3..).find(|n| !fds.contains_key(n)).unwrap();
@@ -472,6 +475,12 @@ impl FakeOs {
     /// host (`FileInfo::writes_serialize`), for jobs submitted from now on.
     pub fn writes_serialize(&self, fd: i32, on: bool) {
         self.file(fd).writes_serialize.store(on, SeqCst);
+    }
+
+    /// Makes the file report that its I/O is a memory copy
+    /// (`FileInfo::memory`), for jobs submitted from now on.
+    pub fn memory_file(&self, fd: i32, on: bool) {
+        self.file(fd).memory.store(on, SeqCst);
     }
 
     /// I/O calls started on the file so far.
@@ -612,6 +621,7 @@ impl Os for FakeOs {
             seekable: f.kind == Kind::Regular,
             key: Arc::as_ptr(&f) as usize,
             writes_serialize: f.writes_serialize.load(SeqCst),
+            memory: f.memory.load(SeqCst),
         };
         Ok((FileRef(f), info))
     }

@@ -236,6 +236,10 @@ pub struct FileInfo {
     /// so the pool runs them one at a time.  A scheduling hint, not an
     /// ordering promise.
     pub writes_serialize: bool,
+    /// I/O on the file is a copy between memories (a regular file on
+    /// tmpfs): a worker doing it needs a CPU throughout and never waits
+    /// for a device.  Used to size the pool (`System::cpus`).
+    pub memory: bool,
 }
 
 /// `aio_fsync` flavours.

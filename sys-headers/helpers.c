@@ -227,6 +227,15 @@ aiok_proc_aio_clear(struct proc *p)
 	mutex_exit(p->p_lock);
 }
 
+/* A regular file on tmpfs: its I/O is a copy, never a device wait. */
+static int
+aiok_vnode_in_memory(struct vnode *vp)
+{
+
+	return vp->v_type == VREG && vp->v_mount != NULL &&
+	    strcmp(vp->v_mount->mnt_stat.f_fstypename, MOUNT_TMPFS) == 0;
+}
+
 struct file *
 aiok_getfile(struct proc *p, int fd, struct aiok_fileinfo *fi, int *errorp)
 {
@@ -241,9 +250,11 @@ aiok_getfile(struct proc *p, int fd, struct aiok_fileinfo *fi, int *errorp)
 	fi->fi_writable = (fp->f_flag & FWRITE) != 0;
 	fi->fi_append = (fp->f_flag & FAPPEND) != 0;
 	fi->fi_seekable = 0;
+	fi->fi_memory = 0;
 	if (fp->f_type == DTYPE_VNODE) {
 		vp = fp->f_data;
 		fi->fi_seekable = vp->v_type == VREG || vp->v_type == VBLK;
+		fi->fi_memory = aiok_vnode_in_memory(vp);
 	}
 	*errorp = 0;
 	return fp;
@@ -324,9 +335,7 @@ aiok_read_resident(struct proc *p, int fd, void *buf, unsigned long len,
 	error = EWOULDBLOCK;
 	if ((fp->f_flag & FREAD) != 0 && fp->f_type == DTYPE_VNODE) {
 		vp = fp->f_data;
-		if (vp->v_type == VREG && vp->v_mount != NULL &&
-		    strcmp(vp->v_mount->mnt_stat.f_fstypename,
-		    MOUNT_TMPFS) == 0)
+		if (aiok_vnode_in_memory(vp))
 			error = aiok_file_rw(fp, 0, buf, len, off, done);
 	}
 	fd_putfile(fd);
@@ -448,8 +457,15 @@ aiok_uptime_ns(void)
 {
 	struct timespec ts;
 
-	getnanouptime(&ts);
+	nanouptime(&ts);
 	return (unsigned long long)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+unsigned int
+aiok_ncpu(void)
+{
+
+	return (unsigned int)ncpu;
 }
 
 void *

@@ -23,6 +23,7 @@ struct aiok_fileinfo {
 	int	fi_writable;
 	int	fi_append;
 	int	fi_seekable;	/* regular vnode or block device */
+	int	fi_memory;	/* regular file on tmpfs: I/O is a copy */
 };
 
 /* Locks: allocated and initialised here, since their size is private. */
@@ -81,6 +82,7 @@ void		 aiok_signal(struct proc *, int, void *);
 
 /* Time, memory, diagnostics. */
 unsigned long long aiok_uptime_ns(void);
+unsigned int	 aiok_ncpu(void);
 void		*aiok_alloc(unsigned long);
 void		 aiok_free(void *, unsigned long);
 void		 aiok_panic(const char *) __attribute__((__noreturn__));

@@ -195,6 +195,7 @@ impl Os for LoomOs {
                 seekable: true,
                 key,
                 writes_serialize: false,
+                memory: false,
             },
         ))
     }

@@ -33,7 +33,7 @@
 //! [`JobState::next`] is the only place a state changes.
 
 use crate::errno::Errno;
-use crate::os::{Notify, Os, SyncKind};
+use crate::os::{FileInfo, Notify, Os, SyncKind};
 
 /// Where a job is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,9 +148,9 @@ pub struct Class {
     /// A positioned write to a file whose writes exclude each other in the
     /// host ([`FileInfo::writes_serialize`]): it runs after earlier such
     /// writes, never beside them.
-    ///
-    /// [`FileInfo::writes_serialize`]: crate::os::FileInfo::writes_serialize
     pub serial: bool,
+    /// The file's I/O is a memory copy ([`FileInfo::memory`]): CPU work.
+    pub memory: bool,
     /// Bytes `[start, end)` of the file the job touches; empty for jobs
     /// without a range (streams, syncs).  Appends touch the end of the
     /// file, wherever it is when they run: `[0, u64::MAX)`.
@@ -159,14 +159,14 @@ pub struct Class {
 
 impl Class {
     /// The class of a read or write at `offset` (`None`: a stream or an
-    /// append) of `nbytes` bytes, or of a sync; `writes_serialize` as the
-    /// host says of the file.
+    /// append) of `nbytes` bytes, or of a sync, on the file `info`
+    /// describes.
     pub fn new(
         op: JobOp,
         order: Order,
         offset: Option<i64>,
         nbytes: usize,
-        writes_serialize: bool,
+        info: &FileInfo,
     ) -> Class {
         let span = match (op, order, offset) {
             (JobOp::Sync(_), _, _) | (_, Order::Stream, _) => (0, 0),
@@ -182,7 +182,8 @@ impl Class {
         Class {
             order,
             write,
-            serial: write && order == Order::Free && writes_serialize,
+            serial: write && order == Order::Free && info.writes_serialize,
+            memory: info.memory,
             span,
         }
     }
@@ -367,10 +368,22 @@ mod tests {
         assert!(!Free.waits_for(Free));
     }
 
+    fn info(writes_serialize: bool) -> FileInfo {
+        FileInfo {
+            readable: true,
+            writable: true,
+            append: false,
+            seekable: true,
+            key: 1,
+            writes_serialize,
+            memory: false,
+        }
+    }
+
     #[test]
     fn overlapping_ranges_order_when_one_side_writes() {
-        let rd = |off, n| Class::new(JobOp::Read, Order::Free, Some(off), n, false);
-        let wr = |off, n| Class::new(JobOp::Write, Order::Free, Some(off), n, false);
+        let rd = |off, n| Class::new(JobOp::Read, Order::Free, Some(off), n, &info(false));
+        let wr = |off, n| Class::new(JobOp::Write, Order::Free, Some(off), n, &info(false));
         // Reads never wait for reads.
         assert!(!rd(0, 10).waits_for(&rd(0, 10)));
         // Overlap with a write, in either direction.
@@ -383,16 +396,22 @@ mod tests {
         // An offset near the top does not wrap around.
         assert!(!wr(i64::MAX, usize::MAX).waits_for(&wr(0, 10)));
         // A read waits for an earlier append: it may read what it adds.
-        let app = Class::new(JobOp::Write, Order::Append, None, 1, false);
+        let app = Class::new(JobOp::Write, Order::Append, None, 1, &info(false));
         assert!(rd(1 << 40, 1).waits_for(&app));
         // Streams and syncs have no range; syncs wait by their order.
-        let st = Class::new(JobOp::Write, Order::Stream, None, 1, false);
-        let sy = Class::new(JobOp::Sync(SyncKind::Data), Order::Barrier, None, 0, false);
+        let st = Class::new(JobOp::Write, Order::Stream, None, 1, &info(false));
+        let sy = Class::new(
+            JobOp::Sync(SyncKind::Data),
+            Order::Barrier,
+            None,
+            0,
+            &info(false),
+        );
         assert!(!st.waits_for(&wr(0, 10)) && !wr(0, 10).waits_for(&st));
         // Writes to a file whose writes serialize in the host queue up
         // behind each other; reads beside them do not.
-        let sw = |off, n| Class::new(JobOp::Write, Order::Free, Some(off), n, true);
-        let sr = Class::new(JobOp::Read, Order::Free, Some(100), 1, true);
+        let sw = |off, n| Class::new(JobOp::Write, Order::Free, Some(off), n, &info(true));
+        let sr = Class::new(JobOp::Read, Order::Free, Some(100), 1, &info(true));
         assert!(sw(0, 1).waits_for(&sw(50, 1)));
         assert!(!sr.waits_for(&sw(0, 1)) && !sw(0, 1).waits_for(&sr));
         assert!(!sw(0, 1).waits_for(&wr(50, 1)));

@@ -32,6 +32,7 @@ pub struct System {
     worker_idle_ns: AtomicU64,
     spin_ns: AtomicU64,
     inline_limit: AtomicUsize,
+    cpus: AtomicUsize,
     jobs: AtomicUsize,
     procs: AtomicUsize,
 }
@@ -65,6 +66,7 @@ impl System {
             worker_idle_ns: AtomicU64::new(DEFAULT_WORKER_IDLE_NS),
             spin_ns: AtomicU64::new(0),
             inline_limit: AtomicUsize::new(inline_limit),
+            cpus: AtomicUsize::new(0),
             jobs: AtomicUsize::new(0),
             procs: AtomicUsize::new(0),
         }
@@ -160,6 +162,23 @@ impl System {
     /// `aio_return` ends up with every read handed over.)
     pub fn inline_limit(&self) -> usize {
         self.inline_limit.load(Relaxed)
+    }
+
+    /// CPUs of the machine, as the host reported them (0: not known).
+    /// Jobs on files whose I/O is a memory copy (`FileInfo::memory`:
+    /// tmpfs) keep a CPU busy for their whole length, so a process runs at
+    /// most one of them per CPU beyond the submitting one (at least one):
+    /// more only take turns on the same CPUs, and the pool does not grow
+    /// for them.  Workers waiting on devices or streams need no CPU, and
+    /// the pool grows for them up to `max_workers`.  Set by the host
+    /// before its first process; 0 (unknown) sets no bound.
+    pub fn cpus(&self) -> usize {
+        self.cpus.load(Relaxed)
+    }
+
+    /// Sets [`cpus`](Self::cpus).
+    pub fn set_cpus(&self, n: usize) {
+        self.cpus.store(n, SeqCst);
     }
 
     /// Jobs in flight in the system.

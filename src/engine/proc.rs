@@ -7,6 +7,11 @@
 //! * `(a)` the AIO lock, `AioProc::state`: the job table, the run queue, the
 //!   `lio_listio` lists, the worker and waiter counts, the exit flag;
 //! * `(c)` constant after creation: `os`, `sys`;
+//! * `(h)` hints, atomics read without the lock: `queued` and `removed`
+//!   (bumped under the AIO lock, watched by spinning workers and waiters,
+//!   who re-check under the lock before acting), `outstanding` and
+//!   `service_ns` (statistics: a stale value only changes a choice
+//!   between two correct paths);
 //! * `(s)` [`System`]'s counters are atomics and take no lock.
 //!
 //! Lock order: the AIO lock is the only lock the engine takes, and while it
@@ -84,6 +89,9 @@ pub(crate) struct ProcState<O: Os> {
     pub spinning: usize,
     /// Threads asleep on `done`.
     pub waiters: usize,
+    /// How many jobs that are memory copies may run at once (see
+    /// [`System::cpus`]).
+    pub copy_budget: usize,
     /// The process is exiting: no new jobs.
     pub exiting: bool,
 }
@@ -131,9 +139,9 @@ pub struct AioProc<O: Os> {
     /// Requests submitted and not yet collected with `aio_return` (see
     /// [`System::inline_limit`]); a hint, never below 0.
     pub(crate) outstanding: AtomicUsize,
-    /// Recent time a worker spends on one job (a moving average, in ns;
-    /// kept only while the host spins): waiters spin only when a job is
-    /// likely to end within the spin.
+    /// Recent time a worker spends on one job (a moving average, in ns; 0
+    /// before the first): waiters spin only when a job is likely to end
+    /// within the spin, and short jobs get no more workers than CPUs.
     pub(crate) service_ns: AtomicU64,
 }
 
@@ -160,6 +168,10 @@ impl<O: Os> AioProc<O> {
                 idle: 0,
                 spinning: 0,
                 waiters: 0,
+                copy_budget: match sys.cpus() {
+                    0 => usize::MAX,
+                    n => (n - 1).max(1),
+                },
                 exiting: false,
             }),
             work: CondVar::new(),
@@ -329,21 +341,23 @@ impl<O: Os> AioProc<O> {
                 spun = false;
                 // More queued than the pool will come back for: start a
                 // worker now rather than make the submitters do it.
-                let grow = Self::kick(&mut g, self.sys.max_workers(), false) == Kick::Grow;
+                let grow = self.kick(&mut g, false) == Kick::Grow;
                 drop(g);
                 if grow {
                     self.grow();
                 }
-                let timed = self.sys.spin_ns() > 0;
-                let t0 = if timed { self.os.now_ns() } else { 0 };
+                let t0 = self.os.now_ns();
                 let result = self.perform(op, &io);
-                if timed {
-                    // One eighth of each new sample; races between workers
-                    // only lose a sample.
-                    let took = self.os.now_ns().saturating_sub(t0);
-                    let avg = self.service_ns.load(Relaxed);
-                    self.service_ns.store(avg - avg / 8 + took / 8, Relaxed);
-                }
+                // One eighth of each new sample (the first sets it); races
+                // between workers only lose a sample.
+                let took = self.os.now_ns().saturating_sub(t0);
+                let avg = self.service_ns.load(Relaxed);
+                let avg = if avg == 0 {
+                    took.max(1)
+                } else {
+                    avg - avg / 8 + took / 8
+                };
+                self.service_ns.store(avg, Relaxed);
                 // The same steps as `retire`, keeping the lock of the last
                 // one to pick the next job.
                 let exiting = {
@@ -406,14 +420,18 @@ impl<O: Os> AioProc<O> {
     }
 
     /// Whether queued job `i` must wait ([`Class::waits_for`]) for a
-    /// running job or an earlier queued job on the same file.  Free reads
-    /// skip the look at earlier queued jobs while no write is in the table:
-    /// nothing can hold them back.
+    /// running job or an earlier queued job on the same file, or, being a
+    /// memory copy, for a CPU (`copy_budget`).  Free reads skip the look
+    /// at earlier queued jobs while no write is in the table: nothing can
+    /// hold them back.
     pub(crate) fn blocked(st: &ProcState<O>, i: usize) -> bool {
         let job = &st.jobs[&st.queue[i]];
-        st.running
-            .iter()
-            .any(|(_, key, c)| *key == job.key && job.class.waits_for(c))
+        (job.class.memory
+            && st.running.iter().filter(|(_, _, c)| c.memory).count() >= st.copy_budget)
+            || st
+                .running
+                .iter()
+                .any(|(_, key, c)| *key == job.key && job.class.waits_for(c))
             || ((job.class.order != Order::Free || st.writes > 0)
                 && st.queue.iter().take(i).any(|a| {
                     let e = &st.jobs[a];

@@ -131,7 +131,7 @@ impl<O: Os> AioProc<O> {
             uaddr,
             fd: req.fildes,
             op,
-            class: Class::new(op, order, offset, req.nbytes, info.writes_serialize),
+            class: Class::new(op, order, offset, req.nbytes, &info),
             key: info.key,
             notify,
             io: Io {
@@ -267,7 +267,7 @@ impl<O: Os> AioProc<O> {
                 // Wake an idle worker for the job unless a busy one will
                 // take it next; if no worker at all will come back, the
                 // submitter grows the pool itself (see `Self::kick`).
-                match Self::kick(st, self.sys.max_workers(), true) {
+                match self.kick(st, true) {
                     Kick::Signal => self.work.signal(),
                     Kick::Grow => grow += 1,
                     Kick::None => {}
@@ -299,7 +299,7 @@ impl<O: Os> AioProc<O> {
     /// their work (see `worker_main`), so a process pays for starting
     /// them once, not per job.  A `Grow` answer has counted the new worker
     /// already.
-    pub(crate) fn kick(st: &mut ProcState<O>, max_workers: usize, submitter: bool) -> Kick {
+    pub(crate) fn kick(&self, st: &mut ProcState<O>, submitter: bool) -> Kick {
         let returning = st
             .running
             .iter()
@@ -323,7 +323,7 @@ impl<O: Os> AioProc<O> {
             return Kick::Signal;
         }
         let coming = returning + st.idle + st.spinning;
-        if queued > coming && st.workers < max_workers {
+        if queued > coming && st.workers < self.sys.max_workers() {
             st.workers += 1;
             st.idle += 1;
             return Kick::Grow;

@@ -569,6 +569,45 @@ fn pool_grows_for_runnable_jobs_only() {
 }
 
 #[test]
+fn copy_jobs_get_a_worker_per_spare_cpu_waits_get_the_pool() {
+    let h = host();
+    h.sys.set_max_workers(4).unwrap();
+    h.sys.set_cpus(2);
+    // A tmpfs-like file: its jobs are CPU work.
+    let mem = regular(&h, b"");
+    h.os.memory_file(mem, true);
+    h.os.gate(mem, true);
+    let mut ps = Vec::new();
+    for i in 0..4 {
+        let b = h.os.alloc(1);
+        let p = h.os.aiocb(mem, 0, b, 1, i);
+        sys_aio_write(&h, p).unwrap();
+        ps.push(p);
+    }
+    h.os.wait_started(mem, 1);
+    std::thread::sleep(Duration::from_millis(50));
+    // One worker for 2 CPUs (the submitter has the other).
+    assert_eq!(h.os.started(mem), 1, "copies fanned out");
+    assert_eq!(h.os.spawned(), 1);
+    // Jobs on a file that may wait for a device grow the pool.
+    let disk = regular(&h, b"");
+    h.os.gate(disk, true);
+    for i in 0..4 {
+        let b = h.os.alloc(1);
+        let p = h.os.aiocb(disk, 0, b, 1, i);
+        sys_aio_write(&h, p).unwrap();
+        ps.push(p);
+    }
+    h.os.wait_started(disk, 3);
+    assert_eq!(h.os.spawned(), 4);
+    h.os.gate(mem, false);
+    h.os.gate(disk, false);
+    for p in ps {
+        assert_eq!(wait_done(&h, p), 0);
+    }
+}
+
+#[test]
 fn spinning_waiters_and_workers_hand_over_without_sleeping() {
     let h = host();
     h.sys.set_spin_ns(1_000_000).unwrap();

@@ -354,6 +354,7 @@ pub unsafe extern "C" fn aio_rs_lio_listio(
 /// MODULE_CMD_INIT, before the syscalls are established.
 #[no_mangle]
 pub extern "C" fn aio_rs_init() -> c_int {
+    SYS.set_cpus(kern::ncpu());
     0
 }
 

@@ -41,6 +41,7 @@ impl FileRef {
             key: fp.as_ptr() as usize,
             // vn_write locks the vnode exclusively.
             writes_serialize: fi.fi_seekable != 0,
+            memory: fi.fi_memory != 0,
         };
         Ok((FileRef(fp), info))
     }

@@ -23,11 +23,17 @@ pub fn check(rv: core::ffi::c_int) -> Result<(), Errno> {
     }
 }
 
-/// The monotonic clock in nanoseconds (`getnanouptime`: cheap, tick
-/// resolution, enough for aio_suspend timeouts).
+/// The monotonic clock in nanoseconds (`nanouptime`: precise enough to
+/// time one job, which the pool's growth and spinning depend on).
 pub fn uptime_ns() -> u64 {
-    // SAFETY: no preconditions; reads the kernel's timecounter state.
+    // SAFETY: no preconditions; reads the kernel's timecounter.
     unsafe { sys::aiok_uptime_ns() }
+}
+
+/// CPUs configured (`ncpu`; in a rump kernel, its virtual CPUs).
+pub fn ncpu() -> usize {
+    // SAFETY: no preconditions; reads a variable set at boot.
+    unsafe { sys::aiok_ncpu() as usize }
 }
 
 /// Posts `signo` to `p` with `si_code` SI_ASYNCIO and `value`.

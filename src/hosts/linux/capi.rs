@@ -86,6 +86,7 @@ fn init() {
         // Spinning hands jobs and completions over between threads on
         // different CPUs; with one CPU it only delays the other thread.
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        SYS.set_cpus(cpus);
         if cpus > 1 {
             let _ = SYS.set_spin_ns(DEFAULT_SPIN_NS);
         }

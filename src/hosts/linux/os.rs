@@ -203,6 +203,9 @@ fn open_file(fd: i32) -> Result<(LinuxFile, FileInfo), Errno> {
         // is seen by the next job that dups afresh: only speed depends on
         // it.)
         writes_serialize: fl & libc::O_DIRECT == 0,
+        // Not known without another system call, and cached reads complete
+        // inline here anyway.
+        memory: false,
     };
     Ok((file, info))
 }
