@@ -42,21 +42,8 @@ pub fn forget_pid() {
 /// `process_vm_readv`.
 fn vm_read(pieces: &mut [(usize, &mut [u8])]) -> Result<(), Errno> {
     #[cfg(target_arch = "x86_64")]
-    {
-        let mut fast = true;
-        for (addr, buf) in pieces.iter_mut() {
-            match super::ucopy::copyin(*addr, buf) {
-                Some(Ok(())) => {}
-                Some(Err(())) => return Err(Errno::EFAULT),
-                None => {
-                    fast = false;
-                    break;
-                }
-            }
-        }
-        if fast {
-            return Ok(());
-        }
+    if let Some(r) = super::ucopy::copyin(pieces) {
+        return r.map_err(|()| Errno::EFAULT);
     }
     const MAX: usize = 4;
     assert!(pieces.len() <= MAX);
@@ -96,21 +83,8 @@ fn vm_read(pieces: &mut [(usize, &mut [u8])]) -> Result<(), Errno> {
 /// [`vm_read`]; with `process_vm_writev` as the fallback).
 fn vm_write(pieces: &[(usize, &[u8])]) -> Result<(), Errno> {
     #[cfg(target_arch = "x86_64")]
-    {
-        let mut fast = true;
-        for (addr, buf) in pieces {
-            match super::ucopy::copyout(buf, *addr) {
-                Some(Ok(())) => {}
-                Some(Err(())) => return Err(Errno::EFAULT),
-                None => {
-                    fast = false;
-                    break;
-                }
-            }
-        }
-        if fast {
-            return Ok(());
-        }
+    if let Some(r) = super::ucopy::copyout(pieces) {
+        return r.map_err(|()| Errno::EFAULT);
     }
     const MAX: usize = 4;
     assert!(pieces.len() <= MAX);

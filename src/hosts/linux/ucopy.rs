@@ -288,24 +288,40 @@ pub(super) unsafe fn chained_sigaction(
     Some(0)
 }
 
-/// Copies `dst.len()` bytes from address `src` of this process.
-pub(super) fn copyin(src: usize, dst: &mut [u8]) -> Option<Result<(), ()>> {
+/// Copies pieces of this process's memory, in order, into the buffers:
+/// `Some(Err(()))` if an address faulted, `None` if fast copies cannot be
+/// used here (the caller falls back).
+pub(super) fn copyin(pieces: &mut [(usize, &mut [u8])]) -> Option<Result<(), ()>> {
     if !ready() {
         return None;
     }
-    // SAFETY: `dst` is ours and valid for its length; `src` is a user
-    // address that may be bad: a fault on it is caught by `on_fault` and
-    // reported, never dereferenced elsewhere.
-    let r = unsafe { nbaio_ucopy(dst.as_mut_ptr(), src as *const u8, dst.len()) };
-    Some(if r == 0 { Ok(()) } else { Err(()) })
+    Some(pieces.iter_mut().try_for_each(|(src, dst)| {
+        // SAFETY: the handler is installed (`ready`); `dst` is ours and
+        // valid for its length; `src` is a user address that may be bad:
+        // a fault on it is caught by `on_fault` and reported, never
+        // dereferenced elsewhere.
+        let r = unsafe { nbaio_ucopy(dst.as_mut_ptr(), *src as *const u8, dst.len()) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }))
 }
 
-/// Copies `src` to address `dst` of this process.
-pub(super) fn copyout(src: &[u8], dst: usize) -> Option<Result<(), ()>> {
+/// Copies buffers to pieces of this process's memory, in order (as
+/// [`copyin`]).
+pub(super) fn copyout(pieces: &[(usize, &[u8])]) -> Option<Result<(), ()>> {
     if !ready() {
         return None;
     }
-    // SAFETY: as for `copyin`, the other way round.
-    let r = unsafe { nbaio_ucopy(dst as *mut u8, src.as_ptr(), src.len()) };
-    Some(if r == 0 { Ok(()) } else { Err(()) })
+    Some(pieces.iter().try_for_each(|(dst, src)| {
+        // SAFETY: as in `copyin`, the other way round.
+        let r = unsafe { nbaio_ucopy(*dst as *mut u8, src.as_ptr(), src.len()) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }))
 }
