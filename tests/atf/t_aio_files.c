@@ -16,6 +16,10 @@
  * that is a glibc deviation and these cases are meant to catch it.
  */
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* O_DIRECT in glibc's <fcntl.h> */
+#endif
+
 #include <sys/socket.h>
 
 #include "h_aio.h"
@@ -334,6 +338,57 @@ ATF_TC_BODY(close_queued_file, tc)
 	ATF_REQUIRE(memcmp(back, data, sizeof(data)) == 0);
 }
 
+/* Reads `n' blocks of 4 KiB one at a time through AIO and checks them. */
+static void
+h_read_blocks(int fd, const char *want, int n)
+{
+	struct aiocb cb;
+	char *buf;
+	int i;
+
+	ATF_REQUIRE(posix_memalign((void **)&buf, 4096, 4096) == 0);
+	for (i = 0; i < n; i++) {
+		memset(buf, 0, 4096);
+		h_cb(&cb, fd, buf, 4096, (off_t)i * 4096);
+		ATF_REQUIRE_EQ(aio_read(&cb), 0);
+		h_wait_ok(&cb, 4096);
+		ATF_REQUIRE_MSG(memcmp(buf, want + (size_t)i * 4096, 4096) == 0,
+		    "block %d differs", i);
+	}
+	free(buf);
+}
+
+H_TC(reused_fd_flags, "a descriptor number closed and reopened on another "
+    "file with O_DIRECT, then set back with F_SETFL, reads the right data")
+ATF_TC_BODY(reused_fd_flags, tc)
+{
+	enum { N = 4 };
+	static char a[N * 4096], b[N * 4096];
+	int fd, fd2, fl;
+
+	h_fill(a, sizeof(a), 5);
+	h_fill(b, sizeof(b), 6);
+	ATF_REQUIRE(close(h_file("a", a, sizeof(a))) == 0);
+	ATF_REQUIRE(close(h_file("b", b, sizeof(b))) == 0);
+	fd = open("a", O_RDONLY);
+	ATF_REQUIRE(fd != -1);
+	h_read_blocks(fd, a, N);
+	ATF_REQUIRE(close(fd) == 0);
+	fd2 = open("b", O_RDONLY | O_DIRECT);
+	if (fd2 == -1 && errno == EINVAL)
+		atf_tc_skip("O_DIRECT is not supported here");
+	ATF_REQUIRE(fd2 != -1);
+	ATF_REQUIRE_EQ(fd2, fd);	/* the lowest free number */
+	h_read_blocks(fd2, b, N);
+	fl = fcntl(fd2, F_GETFL);
+	ATF_REQUIRE(fl != -1);
+	ATF_REQUIRE(fcntl(fd2, F_SETFL, fl & ~O_DIRECT) == 0);
+	h_read_blocks(fd2, b, N);
+	ATF_REQUIRE(fcntl(fd2, F_SETFL, fl | O_DIRECT) == 0);
+	h_read_blocks(fd2, b, N);
+	ATF_REQUIRE(close(fd2) == 0);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 
@@ -348,5 +403,6 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, dup2_in_flight_pipe);
 	ATF_TP_ADD_TC(tp, dup2_queued_pipe);
 	ATF_TP_ADD_TC(tp, close_queued_file);
+	ATF_TP_ADD_TC(tp, reused_fd_flags);
 	return atf_no_error();
 }

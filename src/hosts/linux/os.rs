@@ -2,7 +2,7 @@
 
 use std::boxed::Box;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 
 use std::collections::HashMap;
@@ -244,6 +244,46 @@ impl FileCache {
     }
 }
 
+/// Descriptor numbers last seen without O_DIRECT, so that a cached read
+/// need not ask again (`read_nowait`).  The program can close a number and
+/// open an O_DIRECT file on it, or set O_DIRECT with F_SETFL, without our
+/// knowing: the next cached read on it then waits for the device once,
+/// inside aio_read (a correct result, early), is found slower than a copy
+/// from memory, and the number is asked about again from then on.  The
+/// worker path refreshes the entry whenever it looks at the file.
+struct BufferedHints([AtomicU64; 64]);
+
+static BUFFERED: BufferedHints = BufferedHints([const { AtomicU64::new(0) }; 64]);
+
+impl BufferedHints {
+    fn get(&self, fd: i32) -> bool {
+        let Ok(fd) = usize::try_from(fd) else {
+            return false;
+        };
+        self.0
+            .get(fd / 64)
+            .is_some_and(|w| w.load(Relaxed) & (1 << (fd % 64)) != 0)
+    }
+
+    fn set(&self, fd: i32, buffered: bool) {
+        let Some(w) = usize::try_from(fd).ok().and_then(|fd| self.0.get(fd / 64)) else {
+            return;
+        };
+        let bit = 1u64 << (fd as usize % 64);
+        if buffered {
+            w.fetch_or(bit, Relaxed);
+        } else {
+            w.fetch_and(!bit, Relaxed);
+        }
+    }
+}
+
+/// Longest a `len`-byte read from the page cache plausibly takes: 20 µs
+/// plus 4 bytes a nanosecond.  A device read takes longer.
+fn slow_copy_ns(len: usize) -> u64 {
+    20_000 + len as u64 / 4
+}
+
 /// `KCMP_FILE` of `<linux/kcmp.h>`.
 const KCMP_FILE: libc::c_int = 0;
 
@@ -271,6 +311,8 @@ impl Os for LinuxOs {
         }
         let (file, info) = open_file(fd)?;
         FILES.remember(fd, &file, info);
+        // On this host writes_serialize is exactly "not O_DIRECT".
+        BUFFERED.set(fd, info.writes_serialize);
         Ok((file, info))
     }
 
@@ -333,12 +375,19 @@ impl Os for LinuxOs {
             return None;
         }
         // With O_DIRECT, RWF_NOWAIT does not mean "only from the cache":
-        // the device read would happen right here, synchronously.
-        // SAFETY: F_GETFL on any integer is safe (EBADF if not open).
-        let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if fl < 0 || fl & libc::O_DIRECT != 0 {
-            return None;
+        // the device read would happen right here, synchronously.  Asking
+        // (F_GETFL) costs as much as the read's own system call, so the
+        // answer is remembered per descriptor number (BUFFERED).
+        let hinted = BUFFERED.get(fd);
+        if !hinted {
+            // SAFETY: F_GETFL on any integer is safe (EBADF if not open).
+            let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            if fl < 0 || fl & libc::O_DIRECT != 0 {
+                return None;
+            }
+            BUFFERED.set(fd, true);
         }
+        let t0 = if hinted { self.now_ns() } else { 0 };
         let iov = libc::iovec {
             iov_base: buf as *mut libc::c_void,
             iov_len: len,
@@ -347,6 +396,12 @@ impl Os for LinuxOs {
         // user's address, validating it; RWF_NOWAIT makes it fail with
         // EAGAIN instead of sleeping.  `iov` lives across the call.
         let n = unsafe { libc::preadv2(fd, &iov, 1, off, libc::RWF_NOWAIT) };
+        if hinted && self.now_ns().saturating_sub(t0) > slow_copy_ns(len) {
+            // Longer than a copy from memory takes: the number may now name
+            // an O_DIRECT file (closed and reopened, or F_SETFL), and this
+            // read waited for the device.  Ask again next time.
+            BUFFERED.set(fd, false);
+        }
         // Partial data (some pages not cached) is not a result: the queued
         // job reads the whole range.  0 is end of file.
         (n == len as isize || n == 0).then_some(n as usize)
