@@ -244,36 +244,58 @@ impl FileCache {
     }
 }
 
-/// Descriptor numbers last seen without O_DIRECT, so that a cached read
-/// need not ask again (`read_nowait`).  The program can close a number and
-/// open an O_DIRECT file on it, or set O_DIRECT with F_SETFL, without our
-/// knowing: the next cached read on it then waits for the device once,
-/// inside aio_read (a correct result, early), is found slower than a copy
-/// from memory, and the number is asked about again from then on.  The
-/// worker path refreshes the entry whenever it looks at the file.
-struct BufferedHints([AtomicU64; 64]);
+/// What each descriptor number was last seen to be, O_DIRECT or not, so
+/// that a read need not ask (F_GETFL) every time (`read_nowait`).  The
+/// program can close a number and open another file on it, or change
+/// O_DIRECT with F_SETFL, without our knowing.  A number wrongly taken for
+/// O_DIRECT sends one read to a worker, whose look at the file
+/// (`getfile`) corrects the entry.  One wrongly taken for buffered makes
+/// one read wait for the device inside aio_read (with the right data); it
+/// is found slower than a copy from memory and the entry is dropped.
+/// Numbers from 4096 up are always asked about.
+struct DirectHints {
+    buffered: [AtomicU64; 64],
+    direct: [AtomicU64; 64],
+}
 
-static BUFFERED: BufferedHints = BufferedHints([const { AtomicU64::new(0) }; 64]);
+static HINTS: DirectHints = DirectHints {
+    buffered: [const { AtomicU64::new(0) }; 64],
+    direct: [const { AtomicU64::new(0) }; 64],
+};
 
-impl BufferedHints {
-    fn get(&self, fd: i32) -> bool {
-        let Ok(fd) = usize::try_from(fd) else {
-            return false;
-        };
-        self.0
-            .get(fd / 64)
-            .is_some_and(|w| w.load(Relaxed) & (1 << (fd % 64)) != 0)
+impl DirectHints {
+    fn slot(fd: i32) -> Option<(usize, u64)> {
+        let fd = usize::try_from(fd).ok().filter(|&fd| fd < 64 * 64)?;
+        Some((fd / 64, 1 << (fd % 64)))
     }
 
-    fn set(&self, fd: i32, buffered: bool) {
-        let Some(w) = usize::try_from(fd).ok().and_then(|fd| self.0.get(fd / 64)) else {
+    /// `Some(true)`: O_DIRECT; `Some(false)`: not; `None`: not known.
+    fn get(&self, fd: i32) -> Option<bool> {
+        let (w, bit) = Self::slot(fd)?;
+        if self.buffered[w].load(Relaxed) & bit != 0 {
+            Some(false)
+        } else if self.direct[w].load(Relaxed) & bit != 0 {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    fn set(&self, fd: i32, direct: Option<bool>) {
+        let Some((w, bit)) = Self::slot(fd) else {
             return;
         };
-        let bit = 1u64 << (fd as usize % 64);
-        if buffered {
-            w.fetch_or(bit, Relaxed);
-        } else {
-            w.fetch_and(!bit, Relaxed);
+        let (on, off) = match direct {
+            Some(true) => (Some(&self.direct[w]), &self.buffered[w]),
+            Some(false) => (Some(&self.buffered[w]), &self.direct[w]),
+            None => (None, &self.buffered[w]),
+        };
+        off.fetch_and(!bit, Relaxed);
+        if direct.is_none() {
+            self.direct[w].fetch_and(!bit, Relaxed);
+        }
+        if let Some(on) = on {
+            on.fetch_or(bit, Relaxed);
         }
     }
 }
@@ -306,13 +328,16 @@ impl Os for LinuxOs {
         if fd < 0 {
             return Err(Errno::EBADF);
         }
-        if let Some(hit) = FILES.lookup(fd) {
-            return Ok(hit);
-        }
-        let (file, info) = open_file(fd)?;
-        FILES.remember(fd, &file, info);
+        let (file, info) = match FILES.lookup(fd) {
+            Some(hit) => hit,
+            None => {
+                let (file, info) = open_file(fd)?;
+                FILES.remember(fd, &file, info);
+                (file, info)
+            }
+        };
         // On this host writes_serialize is exactly "not O_DIRECT".
-        BUFFERED.set(fd, info.writes_serialize);
+        HINTS.set(fd, Some(!info.writes_serialize));
         Ok((file, info))
     }
 
@@ -377,16 +402,24 @@ impl Os for LinuxOs {
         // With O_DIRECT, RWF_NOWAIT does not mean "only from the cache":
         // the device read would happen right here, synchronously.  Asking
         // (F_GETFL) costs as much as the read's own system call, so the
-        // answer is remembered per descriptor number (BUFFERED).
-        let hinted = BUFFERED.get(fd);
-        if !hinted {
-            // SAFETY: F_GETFL on any integer is safe (EBADF if not open).
-            let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-            if fl < 0 || fl & libc::O_DIRECT != 0 {
-                return None;
+        // answer is remembered per descriptor number (HINTS).
+        let hinted = match HINTS.get(fd) {
+            Some(true) => return None,
+            Some(false) => true,
+            None => {
+                // SAFETY: F_GETFL on any integer is safe (EBADF if not open).
+                let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+                if fl < 0 {
+                    return None;
+                }
+                let direct = fl & libc::O_DIRECT != 0;
+                HINTS.set(fd, Some(direct));
+                if direct {
+                    return None;
+                }
+                false
             }
-            BUFFERED.set(fd, true);
-        }
+        };
         let t0 = if hinted { self.now_ns() } else { 0 };
         let iov = libc::iovec {
             iov_base: buf as *mut libc::c_void,
@@ -400,7 +433,7 @@ impl Os for LinuxOs {
             // Longer than a copy from memory takes: the number may now name
             // an O_DIRECT file (closed and reopened, or F_SETFL), and this
             // read waited for the device.  Ask again next time.
-            BUFFERED.set(fd, false);
+            HINTS.set(fd, None);
         }
         // Partial data (some pages not cached) is not a result: the queued
         // job reads the whole range.  0 is end of file.
