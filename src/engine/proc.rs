@@ -193,9 +193,12 @@ impl<O: Os> AioProc<O> {
         self.state.lock().jobs.contains_key(&p.addr())
     }
 
-    /// Counts a request the user will collect with `aio_return`.
+    /// Counts a request the user will collect with `aio_return` (where
+    /// the count steers inline reads).
     pub(crate) fn submitted(&self) {
-        self.outstanding.fetch_add(1, Relaxed);
+        if self.sys.inline_limit() != usize::MAX {
+            self.outstanding.fetch_add(1, Relaxed);
+        }
     }
 
     /// `aio_return` collected a result.
