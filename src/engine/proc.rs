@@ -84,6 +84,9 @@ pub(crate) struct ProcState<O: Os> {
     pub workers: usize,
     /// Workers asleep on `work`, or started and not yet running.
     pub idle: usize,
+    /// Workers between two jobs, releasing the last one's file with the
+    /// lock let go: they look at the queue next, like a returning worker.
+    pub between: usize,
     /// Workers watching [`AioProc::queued`] for a job before they sleep
     /// (see [`System::spin_ns`]): they take the next job without a wakeup.
     pub spinning: usize,
@@ -167,6 +170,7 @@ impl<O: Os> AioProc<O> {
                 workers: 0,
                 idle: 0,
                 spinning: 0,
+                between: 0,
                 waiters: 0,
                 copy_budget: match sys.cpus() {
                     0 => usize::MAX,
@@ -340,6 +344,12 @@ impl<O: Os> AioProc<O> {
         // Counted idle by whoever started us, until now.
         g.idle -= 1;
         let mut spun = false;
+        // The file of the job last finished: released the next time the
+        // lock is let go, so that neither the waiters of that job nor the
+        // pick of the next one wait for it (on Linux its release is the
+        // close of a duplicated descriptor, several microseconds when it
+        // is the last reference), and without a lock round trip of its own.
+        let mut finished: Option<Io<O>> = None;
         loop {
             if let Some((addr, op, io, notify, lio)) = Self::pick(&mut g) {
                 spun = false;
@@ -347,6 +357,7 @@ impl<O: Os> AioProc<O> {
                 // worker now rather than make the submitters do it.
                 let grow = self.kick(&mut g, false) == Kick::Grow;
                 drop(g);
+                drop(finished.take());
                 if grow {
                     self.grow();
                 }
@@ -362,11 +373,8 @@ impl<O: Os> AioProc<O> {
                     avg - avg / 8 + took / 8
                 };
                 self.service_ns.store(avg, Relaxed);
-                // The steps of `retire`, except that the file goes last:
-                // its release (on Linux the close of a duplicated
-                // descriptor, several microseconds when it is the last
-                // reference) is then off the path from the I/O's end to
-                // the waiter.
+                // The steps of `retire`, except that the file goes last
+                // (`finished`).
                 let exiting = {
                     let mut g = self.state.lock();
                     if let Some(job) = g.jobs.get_mut(&addr) {
@@ -381,13 +389,25 @@ impl<O: Os> AioProc<O> {
                     self.os.notify(&notify);
                 }
                 g = self.state.lock();
-                let note = self.remove(&mut g, addr, lio, result);
-                drop(g);
-                drop(io);
-                if let Some(n) = note {
+                finished = Some(io);
+                if let Some(n) = self.remove(&mut g, addr, lio, result) {
+                    g.between += 1;
+                    drop(g);
+                    drop(finished.take());
                     self.os.notify(&n);
+                    g = self.state.lock();
+                    g.between -= 1;
                 }
+                continue;
+            }
+            if finished.is_some() {
+                // Out of jobs: let the last file go before waiting, and
+                // look again (a job may have come meanwhile).
+                g.between += 1;
+                drop(g);
+                drop(finished.take());
                 g = self.state.lock();
+                g.between -= 1;
                 continue;
             }
             if g.exiting {

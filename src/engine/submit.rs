@@ -304,18 +304,22 @@ impl<O: Os> AioProc<O> {
             .running
             .iter()
             .filter(|r| r.2.order != Order::Stream)
-            .count();
+            .count()
+            + st.between;
         let queued = st.queue.len();
         if queued <= returning {
             return Kick::None;
         }
-        let runnable = if submitter {
+        let next = if submitter {
             // The job just queued, at the tail.
-            !Self::blocked(st, queued - 1)
+            (!Self::blocked(st, queued - 1)).then_some(queued - 1)
         } else {
-            Self::runnable(st).is_some()
+            Self::runnable(st)
         };
-        if !runnable || (submitter && st.spinning > 0) {
+        let Some(next) = next else {
+            return Kick::None;
+        };
+        if submitter && st.spinning > 0 {
             // A spinning worker takes the job without being woken.
             return Kick::None;
         }
@@ -323,7 +327,11 @@ impl<O: Os> AioProc<O> {
             return Kick::Signal;
         }
         let coming = returning + st.idle + st.spinning;
-        if queued > coming && st.workers < self.sys.max_workers() {
+        // A memory copy can use no more workers than `copy_budget`; one
+        // coming back will take it.
+        let copies_covered =
+            st.jobs[&st.queue[next]].class.memory && returning > 0 && st.workers >= st.copy_budget;
+        if queued > coming && st.workers < self.sys.max_workers() && !copies_covered {
             st.workers += 1;
             st.idle += 1;
             return Kick::Grow;
