@@ -3,7 +3,7 @@
 //!
 //! A kernel's copyin/copyout is a copy loop whose faults the page-fault
 //! handler redirects to an error exit through an exception table.  This is
-//! the same in userspace: [`ucopy`] is one `rep movsb` in assembly, and a
+//! the same in userspace: `nbaio_ucopy` is one `rep movsb` in assembly, and a
 //! SIGSEGV/SIGBUS handler that finds the fault's instruction pointer on
 //! that instruction moves it to the routine's error exit.  Any other fault
 //! goes to the handler the program had (or to the default action, which
