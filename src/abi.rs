@@ -114,7 +114,6 @@ pub mod netbsd_aiocb {
 /// [`netbsd_user_memory!`](crate::netbsd_user_memory) writes the
 /// corresponding `Os` methods.
 pub mod netbsd_codec {
-    use alloc::vec::Vec;
     use core::sync::atomic::{fence, Ordering};
 
     use super::netbsd_aiocb as L;
@@ -172,21 +171,23 @@ pub mod netbsd_codec {
     }
 
     /// `n` aiocb pointers, appended to `out`.
+    /// `out.len()` aiocb pointers, through a small buffer on the stack (no
+    /// allocation: `aio_suspend` copies its list in on every call).
     pub fn copyin_aiocb_list(
         m: &impl UserBytes,
         p: UserPtr<UserPtr<Aiocb>>,
-        n: usize,
-        out: &mut Vec<UserPtr<Aiocb>>,
+        out: &mut [UserPtr<Aiocb>],
     ) -> Result<(), Errno> {
-        let len = n.checked_mul(8).ok_or(Errno::EINVAL)?;
-        let mut b = Vec::new();
-        b.try_reserve_exact(len).map_err(|_| Errno::ENOMEM)?;
-        b.resize(len, 0u8);
-        m.copyin(p.addr(), &mut b)?;
-        out.extend(
-            b.chunks_exact(8)
-                .map(|c| UserPtr::new(u64_at(c, 0) as usize)),
-        );
+        let mut b = [0u8; 16 * 8];
+        let mut addr = p.addr();
+        for part in out.chunks_mut(16) {
+            let bytes = &mut b[..part.len() * 8];
+            m.copyin(addr, bytes)?;
+            for (o, c) in part.iter_mut().zip(bytes.chunks_exact(8)) {
+                *o = UserPtr::new(u64_at(c, 0) as usize);
+            }
+            addr = addr.checked_add(bytes.len()).ok_or(Errno::EFAULT)?;
+        }
         Ok(())
     }
 
@@ -266,10 +267,9 @@ macro_rules! netbsd_user_memory {
         fn copyin_aiocb_list(
             &$self,
             p: $crate::os::UserPtr<$crate::os::UserPtr<$crate::os::Aiocb>>,
-            n: usize,
-            out: &mut $crate::__private::Vec<$crate::os::UserPtr<$crate::os::Aiocb>>,
+            out: &mut [$crate::os::UserPtr<$crate::os::Aiocb>],
         ) -> Result<(), $crate::Errno> {
-            $crate::abi::netbsd_codec::copyin_aiocb_list($bytes, p, n, out)
+            $crate::abi::netbsd_codec::copyin_aiocb_list($bytes, p, out)
         }
         fn copyin_timespec(
             &$self,

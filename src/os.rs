@@ -13,7 +13,6 @@
 use core::marker::PhantomData;
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 use crate::errno::Errno;
 
@@ -309,12 +308,11 @@ pub trait Os: Send + Sync + Sized + 'static {
     fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno>;
     /// Copies in a `struct sigevent`.
     fn copyin_sigevent(&self, p: UserPtr<Sigevent>) -> Result<SigeventReq, Errno>;
-    /// Copies in `n` aiocb pointers, appending them to `out`.
+    /// Copies in `out.len()` aiocb pointers.
     fn copyin_aiocb_list(
         &self,
         p: UserPtr<UserPtr<Aiocb>>,
-        n: usize,
-        out: &mut Vec<UserPtr<Aiocb>>,
+        out: &mut [UserPtr<Aiocb>],
     ) -> Result<(), Errno>;
     /// Copies in a `struct timespec`.
     fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno>;

@@ -54,7 +54,8 @@ impl<O: Os> AioProc<O> {
         };
         let mut ptrs = Vec::new();
         ptrs.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
-        self.os.copyin_aiocb_list(list, n, &mut ptrs)?;
+        ptrs.resize(n, UserPtr::null());
+        self.os.copyin_aiocb_list(list, &mut ptrs)?;
 
         let mut entries = Vec::new();
         entries.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;

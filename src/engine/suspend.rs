@@ -17,6 +17,10 @@ use super::proc::AioProc;
 
 const NSEC_PER_SEC: u64 = 1_000_000_000;
 
+/// Lists up to this long are copied into a buffer on the stack (256
+/// bytes); the kernel flavour keeps every frame under 1 KiB.
+const SMALL_LIST: usize = 32;
+
 /// Converts a relative timeout, rejecting a malformed one.
 pub(crate) fn timeout_ns(ts: TimespecReq) -> Result<u64, Errno> {
     if !(0..NSEC_PER_SEC as i64).contains(&ts.nsec) {
@@ -49,10 +53,27 @@ pub fn aio_suspend<O: Os>(
     } else {
         Some(timeout_ns(os.copyin_timespec(timeout)?)?)
     };
-    let mut ptrs = Vec::new();
-    ptrs.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
-    os.copyin_aiocb_list(list, n, &mut ptrs)?;
-    ptrs.retain(|p| !p.is_null());
+    // The list is copied in on every call: short ones (the usual case)
+    // stay on the stack, longer ones take an allocation.
+    let mut small = [const { UserPtr::<Aiocb>::null() }; SMALL_LIST];
+    let mut big = Vec::new();
+    let all: &mut [UserPtr<Aiocb>] = if n <= SMALL_LIST {
+        &mut small[..n]
+    } else {
+        big.try_reserve_exact(n).map_err(|_| Errno::ENOMEM)?;
+        big.resize(n, UserPtr::null());
+        &mut big
+    };
+    os.copyin_aiocb_list(list, all)?;
+    // Null entries are ignored.
+    let mut kept = 0;
+    for i in 0..all.len() {
+        if !all[i].is_null() {
+            all[kept] = all[i];
+            kept += 1;
+        }
+    }
+    let ptrs = &all[..kept];
     let Some(proc) = proc else {
         // Nothing was ever queued by this process: nothing is in flight.
         return Ok(0);
@@ -97,7 +118,7 @@ pub fn aio_suspend<O: Os>(
                 }
             }
         };
-        for p in &ptrs {
+        for p in ptrs {
             if let Some(j) = g.jobs.get_mut(&p.addr()) {
                 j.waited = true;
             }

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 
 use std::collections::HashMap;
-use std::vec::Vec;
 
 use super::abi;
 use super::errno::{self as lerrno, to_linux};
@@ -498,16 +497,20 @@ impl Os for LinuxOs {
     fn copyin_aiocb_list(
         &self,
         p: UserPtr<UserPtr<Aiocb>>,
-        n: usize,
-        out: &mut Vec<UserPtr<Aiocb>>,
+        out: &mut [UserPtr<Aiocb>],
     ) -> Result<(), Errno> {
-        let mut b = std::vec![0u8; n.checked_mul(8).ok_or(Errno::EINVAL)?];
-        vm_read(&mut [(p.addr(), &mut b[..])])?;
-        out.extend(b.chunks_exact(8).map(|c| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            UserPtr::new(u64::from_ne_bytes(w) as usize)
-        }));
+        let mut b = [0u8; 64 * 8];
+        let mut addr = p.addr();
+        for part in out.chunks_mut(64) {
+            let bytes = &mut b[..part.len() * 8];
+            vm_read(&mut [(addr, &mut bytes[..])])?;
+            for (o, c) in part.iter_mut().zip(bytes.chunks_exact(8)) {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(c);
+                *o = UserPtr::new(u64::from_ne_bytes(w) as usize);
+            }
+            addr = addr.checked_add(bytes.len()).ok_or(Errno::EFAULT)?;
+        }
         Ok(())
     }
 
