@@ -160,6 +160,9 @@ impl LoomOs {
     fn notes(&self) -> usize {
         self.0.notes.lock().unwrap().len()
     }
+    fn contents(&self, fd: i32) -> Vec<u8> {
+        self.0.files.lock().unwrap()[&fd].lock().unwrap().clone()
+    }
 }
 
 impl codec::UserBytes for LoomOs {
@@ -390,5 +393,34 @@ fn lio_wait_sees_every_result() {
         assert_eq!(sys_aio_error(&*h, b), Ok(0));
         assert_eq!(sys_aio_return(&*h, b), Ok(2));
         h.aio.exit();
+    });
+}
+
+/// Two overlapping writes and a read elsewhere in the file, with a pool
+/// that grows a second worker for the read: the writes never run side by
+/// side, so the later one's bytes are the ones that stay.  (Without the
+/// ordering of overlapping ranges the second worker takes the second
+/// write, and some interleaving leaves the first write's bytes.)
+#[test]
+fn overlapping_writes_keep_order_on_a_pool() {
+    model(|| {
+        let h = host();
+        h.os.poke(BASE + 300, b"11");
+        h.os.poke(BASE + 310, b"22");
+        let w1 = h.os.aiocb(BASE, 3, 0, BASE + 300, 2, 0, 0);
+        let w2 = h.os.aiocb(BASE + 100, 3, 0, BASE + 310, 2, 1, 0);
+        let r = h.os.aiocb(BASE + 200, 3, 0, BASE + 320, 2, 6, 0);
+        assert_eq!(sys_aio_write(&*h, w1), Ok(0));
+        assert_eq!(sys_aio_write(&*h, w2), Ok(0));
+        assert_eq!(sys_aio_read(&*h, r), Ok(0));
+        for p in [w1, w2, r] {
+            h.os.poke(BASE + 400, &(p.addr() as u64).to_ne_bytes());
+            let list = UserPtr::new(BASE + 400);
+            assert_eq!(sys_aio_suspend(&*h, list, 1, UserPtr::null()), Ok(0));
+            assert_eq!(sys_aio_error(&*h, p), Ok(0));
+        }
+        assert_eq!(&h.os.contents(3)[..3], b"122");
+        h.aio.exit();
+        assert_eq!(h.sys.jobs(), 0);
     });
 }
