@@ -58,8 +58,7 @@ pub fn sys_aio_error<H: ProcHost>(h: &H, aiocbp: UserPtr<Aiocb>) -> Result<isize
 /// Syscall 403, `aio_return(struct aiocb *)`.
 pub fn sys_aio_return<H: ProcHost>(h: &H, aiocbp: UserPtr<Aiocb>) -> Result<isize, Errno> {
     let r = submit::aio_return(&h.os(), aiocbp)?;
-    // Counted only where it steers inline reads (System::inline_limit).
-    if h.sys().inline_limit() != usize::MAX {
+    if h.sys().counts_outstanding() {
         if let Some(a) = h.aio() {
             a.collected();
         }

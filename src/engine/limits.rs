@@ -164,14 +164,20 @@ impl System {
         self.inline_limit.load(Relaxed)
     }
 
+    /// Whether processes count their outstanding requests: only where
+    /// that count limits inline reads.
+    pub fn counts_outstanding(&self) -> bool {
+        self.inline_limit() != usize::MAX
+    }
+
     /// CPUs of the machine, as the host reported them (0: not known).
     /// Jobs on files whose I/O is a memory copy (`FileInfo::memory`:
     /// tmpfs) keep a CPU busy for their whole length, so a process runs at
     /// most one of them per CPU beyond the submitting one (at least one):
     /// more only take turns on the same CPUs, and the pool does not grow
     /// for them.  Workers waiting on devices or streams need no CPU, and
-    /// the pool grows for them up to `max_workers`.  Set by the host
-    /// before its first process; 0 (unknown) sets no bound.
+    /// the pool grows for them up to `max_workers`.  Set by the host when
+    /// it starts; 0 (unknown) sets no bound.
     pub fn cpus(&self) -> usize {
         self.cpus.load(Relaxed)
     }

@@ -92,9 +92,6 @@ pub(crate) struct ProcState<O: Os> {
     pub spinning: usize,
     /// Threads asleep on `done`.
     pub waiters: usize,
-    /// How many jobs that are memory copies may run at once (see
-    /// [`System::cpus`]).
-    pub copy_budget: usize,
     /// The process is exiting: no new jobs.
     pub exiting: bool,
 }
@@ -143,8 +140,8 @@ pub struct AioProc<O: Os> {
     /// [`System::inline_limit`]); a hint, never below 0.
     pub(crate) outstanding: AtomicUsize,
     /// Recent time a worker spends on one job (a moving average, in ns; 0
-    /// before the first): waiters spin only when a job is likely to end
-    /// within the spin, and short jobs get no more workers than CPUs.
+    /// before the first; kept only where the host spins): workers and
+    /// waiters spin only when a job is likely to end within the spin.
     pub(crate) service_ns: AtomicU64,
 }
 
@@ -172,10 +169,6 @@ impl<O: Os> AioProc<O> {
                 spinning: 0,
                 between: 0,
                 waiters: 0,
-                copy_budget: match sys.cpus() {
-                    0 => usize::MAX,
-                    n => (n - 1).max(1),
-                },
                 exiting: false,
             }),
             work: CondVar::new(),
@@ -200,12 +193,13 @@ impl<O: Os> AioProc<O> {
     /// Counts a request the user will collect with `aio_return` (where
     /// the count steers inline reads).
     pub(crate) fn submitted(&self) {
-        if self.sys.inline_limit() != usize::MAX {
+        if self.sys.counts_outstanding() {
             self.outstanding.fetch_add(1, Relaxed);
         }
     }
 
-    /// `aio_return` collected a result.
+    /// `aio_return` collected a result (the syscall layer calls this only
+    /// where [`System::counts_outstanding`]).
     pub fn collected(&self) {
         let _ = self
             .outstanding
@@ -351,7 +345,7 @@ impl<O: Os> AioProc<O> {
         // is the last reference), and without a lock round trip of its own.
         let mut finished: Option<Io<O>> = None;
         loop {
-            if let Some((addr, op, io, notify, lio)) = Self::pick(&mut g) {
+            if let Some((addr, op, io, notify, lio)) = self.pick(&mut g) {
                 spun = false;
                 // More queued than the pool will come back for: start a
                 // worker now rather than make the submitters do it.
@@ -361,18 +355,7 @@ impl<O: Os> AioProc<O> {
                 if grow {
                     self.grow();
                 }
-                let t0 = self.os.now_ns();
-                let result = self.perform(op, &io);
-                // One eighth of each new sample (the first sets it); races
-                // between workers only lose a sample.
-                let took = self.os.now_ns().saturating_sub(t0);
-                let avg = self.service_ns.load(Relaxed);
-                let avg = if avg == 0 {
-                    took.max(1)
-                } else {
-                    avg - avg / 8 + took / 8
-                };
-                self.service_ns.store(avg, Relaxed);
+                let result = self.timed(|| self.perform(op, &io));
                 // The steps of `retire`, except that the file goes last
                 // (`finished`).
                 let exiting = {
@@ -449,13 +432,13 @@ impl<O: Os> AioProc<O> {
 
     /// Whether queued job `i` must wait ([`Class::waits_for`]) for a
     /// running job or an earlier queued job on the same file, or, being a
-    /// memory copy, for a CPU (`copy_budget`).  Free reads skip the look
-    /// at earlier queued jobs while no write is in the table: nothing can
-    /// hold them back.
-    pub(crate) fn blocked(st: &ProcState<O>, i: usize) -> bool {
+    /// memory copy, for a CPU ([`copy_budget`](Self::copy_budget)).  Free
+    /// reads skip the look at earlier queued jobs while no write is in the
+    /// table: nothing can hold them back.
+    pub(crate) fn blocked(&self, st: &ProcState<O>, i: usize) -> bool {
         let job = &st.jobs[&st.queue[i]];
         (job.class.memory
-            && st.running.iter().filter(|(_, _, c)| c.memory).count() >= st.copy_budget)
+            && st.running.iter().filter(|(_, _, c)| c.memory).count() >= self.copy_budget())
             || st
                 .running
                 .iter()
@@ -468,15 +451,25 @@ impl<O: Os> AioProc<O> {
     }
 
     /// The first queued job that may run now.
-    pub(crate) fn runnable(st: &ProcState<O>) -> Option<usize> {
-        (0..st.queue.len()).find(|&i| !Self::blocked(st, i))
+    pub(crate) fn runnable(&self, st: &ProcState<O>) -> Option<usize> {
+        (0..st.queue.len()).find(|&i| !self.blocked(st, i))
+    }
+
+    /// How many jobs that are memory copies may run at once: one per CPU
+    /// beyond the submitting one, at least one ([`System::cpus`]; no
+    /// bound while the CPUs are not known).
+    pub(crate) fn copy_budget(&self) -> usize {
+        match self.sys.cpus() {
+            0 => usize::MAX,
+            n => (n - 1).max(1),
+        }
     }
 
     /// Takes the first queued job that may run now.
     #[allow(clippy::type_complexity)]
-    fn pick(g: &mut Guard<'_, O>) -> Option<(usize, JobOp, Io<O>, Notify, Option<LioId>)> {
+    fn pick(&self, g: &mut Guard<'_, O>) -> Option<(usize, JobOp, Io<O>, Notify, Option<LioId>)> {
         let st = &mut **g;
-        let chosen = Self::runnable(st);
+        let chosen = self.runnable(st);
         let addr = st.queue.remove(chosen?)?;
         let job = st.jobs.get_mut(&addr)?;
         let picked = job.apply(Event::Pick);
@@ -486,19 +479,39 @@ impl<O: Os> AioProc<O> {
         Some((addr, job.op, io, job.notify, job.lio))
     }
 
-    /// Busy-waits, without the lock, until `done` or `ns` have passed;
-    /// whether `done` became true.
-    pub(crate) fn spin_until(&self, ns: u64, mut done: impl FnMut() -> bool) -> bool {
+    /// Runs a job's I/O, adding its length to `service_ns` where the host
+    /// spins (elsewhere nothing reads it, and the clock is not free).
+    fn timed(&self, io: impl FnOnce() -> JobResult) -> JobResult {
+        if self.sys.spin_ns() == 0 {
+            return io();
+        }
+        let t0 = self.os.now_ns();
+        let result = io();
+        // One eighth of each new sample (the first sets it); races between
+        // workers only lose a sample.
+        let took = self.os.now_ns().saturating_sub(t0);
+        let avg = self.service_ns.load(Relaxed);
+        let avg = if avg == 0 {
+            took.max(1)
+        } else {
+            avg - avg / 8 + took / 8
+        };
+        self.service_ns.store(avg, Relaxed);
+        result
+    }
+
+    /// Busy-waits, without the lock, until `done` or `ns` have passed.
+    pub(crate) fn spin_until(&self, ns: u64, mut done: impl FnMut() -> bool) {
         let deadline = self.os.now_ns().saturating_add(ns);
         loop {
             for _ in 0..64 {
                 if done() {
-                    return true;
+                    return;
                 }
                 core::hint::spin_loop();
             }
             if self.os.now_ns() >= deadline {
-                return done();
+                return;
             }
         }
     }

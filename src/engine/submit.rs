@@ -264,9 +264,8 @@ impl<O: Os> AioProc<O> {
                         continue;
                     }
                 }
-                // Wake an idle worker for the job unless a busy one will
-                // take it next; if no worker at all will come back, the
-                // submitter grows the pool itself (see `Self::kick`).
+                // Wake an idle worker for the job, or grow the pool, unless
+                // a busy worker will take it next (see `Self::kick`).
                 match self.kick(st, true) {
                     Kick::Signal => self.work.signal(),
                     Kick::Grow => grow += 1,
@@ -312,9 +311,9 @@ impl<O: Os> AioProc<O> {
         }
         let next = if submitter {
             // The job just queued, at the tail.
-            (!Self::blocked(st, queued - 1)).then_some(queued - 1)
+            (!self.blocked(st, queued - 1)).then_some(queued - 1)
         } else {
-            Self::runnable(st)
+            self.runnable(st)
         };
         let Some(next) = next else {
             return Kick::None;
@@ -329,8 +328,9 @@ impl<O: Os> AioProc<O> {
         let coming = returning + st.idle + st.spinning;
         // A memory copy can use no more workers than `copy_budget`; one
         // coming back will take it.
-        let copies_covered =
-            st.jobs[&st.queue[next]].class.memory && returning > 0 && st.workers >= st.copy_budget;
+        let copies_covered = st.jobs[&st.queue[next]].class.memory
+            && returning > 0
+            && st.workers >= self.copy_budget();
         if queued > coming && st.workers < self.sys.max_workers() && !copies_covered {
             st.workers += 1;
             st.idle += 1;

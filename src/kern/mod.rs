@@ -23,8 +23,8 @@ pub fn check(rv: core::ffi::c_int) -> Result<(), Errno> {
     }
 }
 
-/// The monotonic clock in nanoseconds (`nanouptime`: precise enough to
-/// time one job, which the pool's growth and spinning depend on).
+/// The monotonic clock in nanoseconds (`nanouptime`: aio_suspend timeouts
+/// to the nanosecond, not to the tick).
 pub fn uptime_ns() -> u64 {
     // SAFETY: no preconditions; reads the kernel's timecounter.
     unsafe { sys::aiok_uptime_ns() }

@@ -44,38 +44,12 @@ fn vm_read(pieces: &mut [(usize, &mut [u8])]) -> Result<(), Errno> {
     if let Some(r) = super::ucopy::copyin(pieces) {
         return r.map_err(|()| Errno::EFAULT);
     }
-    const MAX: usize = 4;
-    assert!(pieces.len() <= MAX);
-    let mut local = [libc::iovec {
-        iov_base: core::ptr::null_mut(),
-        iov_len: 0,
-    }; MAX];
-    let mut remote = local;
-    let mut total = 0;
-    for (i, (addr, buf)) in pieces.iter_mut().enumerate() {
-        local[i] = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        remote[i] = libc::iovec {
-            iov_base: *addr as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
-        total += buf.len();
+    let mut iov = [(0, core::ptr::null_mut(), 0); VM_PIECES];
+    for (v, (addr, buf)) in iov.iter_mut().zip(pieces.iter_mut()) {
+        *v = (*addr, buf.as_mut_ptr().cast(), buf.len());
     }
-    if total == 0 {
-        return Ok(());
-    }
-    let n = pieces.len() as libc::c_ulong;
-    // SAFETY: `local` describes buffers we hold mutably for the call;
-    // `remote` holds addresses the kernel validates (EFAULT if unmapped),
-    // never dereferenced by us.
-    let r = unsafe { libc::process_vm_readv(self_pid(), local.as_ptr(), n, remote.as_ptr(), n, 0) };
-    if r == total as isize {
-        Ok(())
-    } else {
-        Err(Errno::EFAULT)
-    }
+    // SAFETY: each buffer is held mutably for the call.
+    unsafe { vm_transfer(&iov[..pieces.len()], false) }
 }
 
 /// Copies buffers to pieces of this process's memory, in order (as
@@ -85,30 +59,73 @@ fn vm_write(pieces: &[(usize, &[u8])]) -> Result<(), Errno> {
     if let Some(r) = super::ucopy::copyout(pieces) {
         return r.map_err(|()| Errno::EFAULT);
     }
-    const MAX: usize = 4;
-    assert!(pieces.len() <= MAX);
-    let mut local = [libc::iovec {
+    let mut iov = [(0, core::ptr::null_mut(), 0); VM_PIECES];
+    for (v, (addr, buf)) in iov.iter_mut().zip(pieces.iter()) {
+        *v = (*addr, buf.as_ptr() as *mut libc::c_void, buf.len());
+    }
+    // SAFETY: each buffer is borrowed for the call, and a write only reads
+    // it.
+    unsafe { vm_transfer(&iov[..pieces.len()], true) }
+}
+
+/// This process's memory as bytes, for the shared decoders.
+struct LinuxBytes;
+
+impl crate::abi::netbsd_codec::UserBytes for LinuxBytes {
+    fn copyin(&self, addr: usize, out: &mut [u8]) -> Result<(), Errno> {
+        vm_read(&mut [(addr, out)])
+    }
+    fn copyout(&self, addr: usize, bytes: &[u8]) -> Result<(), Errno> {
+        vm_write(&[(addr, bytes)])
+    }
+}
+
+/// Most pieces one [`vm_read`] or [`vm_write`] moves.
+const VM_PIECES: usize = 4;
+
+/// One `process_vm_readv` (or, `write`, `process_vm_writev`) on this
+/// process of pieces (address in this process's user memory, our buffer,
+/// length).
+///
+/// # Safety
+///
+/// Every buffer is valid for its length for the whole call, for writing
+/// unless `write`.
+unsafe fn vm_transfer(
+    pieces: &[(usize, *mut libc::c_void, usize)],
+    write: bool,
+) -> Result<(), Errno> {
+    let empty = libc::iovec {
         iov_base: core::ptr::null_mut(),
         iov_len: 0,
-    }; MAX];
-    let mut remote = local;
+    };
+    let (mut local, mut remote) = ([empty; VM_PIECES], [empty; VM_PIECES]);
     let mut total = 0;
-    for (i, (addr, buf)) in pieces.iter().enumerate() {
+    for (i, &(addr, buf, len)) in pieces.iter().enumerate() {
         local[i] = libc::iovec {
-            iov_base: buf.as_ptr() as *mut libc::c_void,
-            iov_len: buf.len(),
+            iov_base: buf,
+            iov_len: len,
         };
         remote[i] = libc::iovec {
-            iov_base: *addr as *mut libc::c_void,
-            iov_len: buf.len(),
+            iov_base: addr as *mut libc::c_void,
+            iov_len: len,
         };
-        total += buf.len();
+        total += len;
+    }
+    if total == 0 {
+        return Ok(());
     }
     let n = pieces.len() as libc::c_ulong;
-    // SAFETY: the kernel only reads through `local` (our slices, alive for
-    // the call) and validates `remote` itself.
-    let r =
-        unsafe { libc::process_vm_writev(self_pid(), local.as_ptr(), n, remote.as_ptr(), n, 0) };
+    // SAFETY: `local` describes buffers valid for the call (the caller's
+    // contract); `remote` holds addresses the kernel validates (EFAULT if
+    // unmapped), never dereferenced by us.
+    let r = unsafe {
+        if write {
+            libc::process_vm_writev(self_pid(), local.as_ptr(), n, remote.as_ptr(), n, 0)
+        } else {
+            libc::process_vm_readv(self_pid(), local.as_ptr(), n, remote.as_ptr(), n, 0)
+        }
+    };
     if r == total as isize {
         Ok(())
     } else {
@@ -284,18 +301,14 @@ impl DirectHints {
         let Some((w, bit)) = Self::slot(fd) else {
             return;
         };
-        let (on, off) = match direct {
-            Some(true) => (Some(&self.direct[w]), &self.buffered[w]),
-            Some(false) => (Some(&self.buffered[w]), &self.direct[w]),
-            None => (None, &self.buffered[w]),
+        // A reader between the two steps sees "not known" and asks.
+        self.buffered[w].fetch_and(!bit, Relaxed);
+        self.direct[w].fetch_and(!bit, Relaxed);
+        match direct {
+            Some(true) => self.direct[w].fetch_or(bit, Relaxed),
+            Some(false) => self.buffered[w].fetch_or(bit, Relaxed),
+            None => 0,
         };
-        off.fetch_and(!bit, Relaxed);
-        if direct.is_none() {
-            self.direct[w].fetch_and(!bit, Relaxed);
-        }
-        if let Some(on) = on {
-            on.fetch_or(bit, Relaxed);
-        }
     }
 }
 
@@ -499,19 +512,9 @@ impl Os for LinuxOs {
         p: UserPtr<UserPtr<Aiocb>>,
         out: &mut [UserPtr<Aiocb>],
     ) -> Result<(), Errno> {
-        let mut b = [0u8; 64 * 8];
-        let mut addr = p.addr();
-        for part in out.chunks_mut(64) {
-            let bytes = &mut b[..part.len() * 8];
-            vm_read(&mut [(addr, &mut bytes[..])])?;
-            for (o, c) in part.iter_mut().zip(bytes.chunks_exact(8)) {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(c);
-                *o = UserPtr::new(u64::from_ne_bytes(w) as usize);
-            }
-            addr = addr.checked_add(bytes.len()).ok_or(Errno::EFAULT)?;
-        }
-        Ok(())
+        // An array of 8-byte pointers, the same on glibc's ABI as on
+        // NetBSD's: the shared decoder reads it.
+        crate::abi::netbsd_codec::copyin_aiocb_list(&LinuxBytes, p, out)
     }
 
     fn copyin_timespec(&self, p: UserPtr<Timespec>) -> Result<TimespecReq, Errno> {

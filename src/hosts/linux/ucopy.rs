@@ -28,6 +28,8 @@
 //! [`sigaction`]: super::capi::sigaction
 //! [`signal`]: super::capi::signal
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use core::sync::atomic::{AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
 use std::sync::Mutex as StdMutex;
 
@@ -199,7 +201,7 @@ pub(super) unsafe fn real_sigaction(
     unsafe { core::mem::transmute::<usize, F>(f)(sig, act, old) }
 }
 
-/// Our SIGSEGV/SIGBUS handler: resume a faulting [`ucopy`] at its error
+/// Our SIGSEGV/SIGBUS handler: resume a faulting `nbaio_ucopy` at its error
 /// exit; pass anything else on.
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo and ucontext to an
@@ -224,40 +226,50 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
 unsafe fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let Some(s) = slot(sig) else { return };
     let sa = s.load();
+    // SAFETY: `info` is the kernel's siginfo for this delivery (caller).
+    let sent = unsafe { (*info).si_code } <= 0;
     match sa.sa_sigaction {
         libc::SIG_DFL | libc::SIG_IGN => {
             // As if we had never been installed: with the default action
             // back, a real fault happens again on return and kills the
             // process with the right signal and a core; a sent one is
             // raised again.  An ignored sent signal stays ignored.
-            if sa.sa_sigaction == libc::SIG_IGN && (*info).si_code <= 0 {
+            if sa.sa_sigaction == libc::SIG_IGN && sent {
                 return;
             }
-            // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask.
-            let dfl: libc::sigaction = core::mem::zeroed();
-            real_sigaction(sig, &dfl, core::ptr::null_mut());
-            if (*info).si_code <= 0 {
-                libc::raise(sig);
+            // SAFETY: an all-zero sigaction is SIG_DFL with an empty mask;
+            // sigaction and raise are async-signal-safe.
+            unsafe {
+                let dfl: libc::sigaction = core::mem::zeroed();
+                real_sigaction(sig, &dfl, core::ptr::null_mut());
+                if sent {
+                    libc::raise(sig);
+                }
             }
         }
         h => {
             if sa.sa_flags & libc::SA_RESETHAND != 0 {
-                // SAFETY: zeroed is SIG_DFL.
-                s.store(&core::mem::zeroed());
+                // SAFETY: an all-zero sigaction is SIG_DFL.
+                s.store(&unsafe { core::mem::zeroed() });
             }
             // The program's handler runs with its own mask, as the kernel
             // would have set it.
-            let mut old: libc::sigset_t = core::mem::zeroed();
-            libc::pthread_sigmask(libc::SIG_BLOCK, &sa.sa_mask, &mut old);
-            if sa.sa_flags & libc::SA_SIGINFO != 0 {
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    core::mem::transmute(h);
-                f(sig, info, ctx);
-            } else {
-                let f: extern "C" fn(libc::c_int) = core::mem::transmute(h);
-                f(sig);
+            // SAFETY: `old` is filled by pthread_sigmask before it is used;
+            // `h` is the handler the program installed with the signature
+            // its SA_SIGINFO flag names, and `info`/`ctx` are the kernel's.
+            unsafe {
+                let mut old: libc::sigset_t = core::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_BLOCK, &sa.sa_mask, &mut old);
+                if sa.sa_flags & libc::SA_SIGINFO != 0 {
+                    let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                        core::mem::transmute(h);
+                    f(sig, info, ctx);
+                } else {
+                    let f: extern "C" fn(libc::c_int) = core::mem::transmute(h);
+                    f(sig);
+                }
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
             }
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
         }
     }
 }
@@ -280,10 +292,12 @@ pub(super) unsafe fn chained_sigaction(
         return None;
     }
     if !old.is_null() {
-        *old = s.load();
+        // SAFETY: a non-null `old` is valid for writing (caller).
+        unsafe { *old = s.load() };
     }
     if !act.is_null() {
-        s.store(&*act);
+        // SAFETY: a non-null `act` is valid for reading (caller).
+        s.store(unsafe { &*act });
     }
     Some(0)
 }
