@@ -160,6 +160,13 @@ pub mod netbsd_codec {
             nbytes: u64_at(&b, L::NBYTES) as usize,
             offset: u64_at(&b, L::OFFSET) as i64,
             sigevent: sigevent(&b[L::SIGEVENT..L::SIGEVENT + L::SIGEV_SIZE]),
+            status: (
+                i32_at(&b, L::STATE),
+                Some(i32_at(&b, L::ERRNO))
+                    .filter(|&e| e != 0)
+                    .map(Errno::new),
+                u64_at(&b, L::RETVAL) as i64 as isize,
+            ),
         })
     }
 

@@ -746,6 +746,7 @@ impl FakeHost {
 
 impl ProcHost for FakeHost {
     type Os = FakeOs;
+    type Aio<'a> = Arc<AioProc<FakeOs>>;
     fn os(&self) -> FakeOs {
         self.os.clone()
     }

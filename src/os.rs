@@ -165,6 +165,11 @@ pub struct AiocbReq {
     pub offset: i64,
     /// `aio_sigevent`.
     pub sigevent: SigeventReq,
+    /// The kernel-private `_state`, `_errno` and `_retval` as this copy
+    /// found them: what the submitter saw of the aiocb before it acted
+    /// (not an ordered read: a result being published concurrently may be
+    /// half seen, which only a program racing with its own job can cause).
+    pub status: (i32, Option<crate::errno::Errno>, isize),
 }
 
 /// A user `struct sigevent`, decoded into NetBSD's numbering.

@@ -7,7 +7,7 @@
 //! module wraps these in C-ABI handlers; the Linux host's C API calls them
 //! after translating glibc's numbering.
 
-use alloc::sync::Arc;
+use core::ops::Deref;
 
 use crate::abi::{O_DSYNC, O_SYNC};
 use crate::engine::{cancel, submit, suspend, AioProc, System};
@@ -23,11 +23,20 @@ pub trait ProcHost {
     fn os(&self) -> Self::Os;
     /// The system-wide limits.
     fn sys(&self) -> &'static System;
+    /// How a handler holds the process's AIO state for the length of one
+    /// call.  A host whose process keeps a reference that outlives every
+    /// call of that process (NetBSD: `p_aio`, released by the exit hook)
+    /// lends a plain `&AioProc`: no reference count is touched per system
+    /// call (a shared counter written by every call costs a contended
+    /// cache line against the workers).
+    type Aio<'a>: Deref<Target = AioProc<Self::Os>>
+    where
+        Self: 'a;
     /// The process's AIO state, if it has any.
-    fn aio(&self) -> Option<Arc<AioProc<Self::Os>>>;
+    fn aio(&self) -> Option<Self::Aio<'_>>;
     /// The process's AIO state, created on first use.  Two racing LWPs must
     /// end up with the same state.
-    fn aio_create(&self) -> Result<Arc<AioProc<Self::Os>>, Errno>;
+    fn aio_create(&self) -> Result<Self::Aio<'_>, Errno>;
 }
 
 /// Syscall 402, `aio_read(struct aiocb *)`.

@@ -256,17 +256,18 @@ struct Host {
 
 impl ProcHost for Host {
     type Os = LoomOs;
+    type Aio<'a> = &'a AioProc<LoomOs>;
     fn os(&self) -> LoomOs {
         self.os.clone()
     }
     fn sys(&self) -> &'static System {
         self.sys
     }
-    fn aio(&self) -> Option<std::sync::Arc<AioProc<LoomOs>>> {
-        Some(self.aio.clone())
+    fn aio(&self) -> Option<&AioProc<LoomOs>> {
+        Some(&self.aio)
     }
-    fn aio_create(&self) -> Result<std::sync::Arc<AioProc<LoomOs>>, Errno> {
-        Ok(self.aio.clone())
+    fn aio_create(&self) -> Result<&AioProc<LoomOs>, Errno> {
+        Ok(&self.aio)
     }
 }
 
@@ -369,6 +370,32 @@ fn exit_races_submission_and_worker() {
             );
         }
         assert_eq!(h.aio.workers(), 0);
+        assert_eq!(h.aio.jobs(), 0);
+        assert_eq!(h.sys.jobs(), 0);
+    });
+}
+
+/// A program that resubmits an aiocb the moment aio_error and aio_return
+/// have given its result is accepted, even while the worker that
+/// published that result has not yet taken the job out of the table.
+#[test]
+fn resubmit_as_soon_as_the_result_is_seen() {
+    model(|| {
+        let h = host();
+        let p = h.os.aiocb(BASE, 3, 0, BASE + 200, 4, 2, 0);
+        for _ in 0..2 {
+            assert_eq!(sys_aio_read(&*h, p), Ok(0));
+            loop {
+                let e = sys_aio_error(&*h, p).unwrap();
+                if e != INPROG {
+                    assert_eq!(e, 0);
+                    break;
+                }
+                loom::thread::yield_now();
+            }
+            assert_eq!(sys_aio_return(&*h, p), Ok(4));
+        }
+        h.aio.exit();
         assert_eq!(h.aio.jobs(), 0);
         assert_eq!(h.sys.jobs(), 0);
     });

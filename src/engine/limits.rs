@@ -35,6 +35,7 @@ pub struct System {
     cpus: AtomicUsize,
     jobs: AtomicUsize,
     procs: AtomicUsize,
+    created: AtomicU64,
 }
 
 impl Default for System {
@@ -69,6 +70,7 @@ impl System {
             cpus: AtomicUsize::new(0),
             jobs: AtomicUsize::new(0),
             procs: AtomicUsize::new(0),
+            created: AtomicU64::new(0),
         }
     }
 
@@ -215,8 +217,11 @@ impl System {
         debug_assert!(prev >= n, "system job count underflow");
     }
 
-    pub(crate) fn proc_created(&self) {
+    /// Counts a new process state; returns its serial number, unique
+    /// among the states this `System` has made.
+    pub(crate) fn proc_created(&self) -> u64 {
         self.procs.fetch_add(1, SeqCst);
+        self.created.fetch_add(1, Relaxed) + 1
     }
 
     pub(crate) fn proc_gone(&self) {

@@ -10,16 +10,15 @@
 //! reach the workers together once all are in: none has started (nor, with
 //! `LIO_NOWAIT`, finished) while the caller is still inside the call.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::abi::{LIO_NOP, LIO_NOWAIT, LIO_READ, LIO_WAIT, LIO_WRITE};
+use crate::abi::{JOB_WIP, LIO_NOP, LIO_NOWAIT, LIO_READ, LIO_WAIT, LIO_WRITE};
 use crate::errno::Errno;
 use crate::os::{Aiocb, AiocbReq, Notify, Os, Sigevent, Sleep, UserPtr, Wakeup};
 
 use super::job::{JobOp, JobResult, LioId};
 use super::proc::{AioProc, Lio};
-use super::submit::{validate_sigevent, Refusal};
+use super::submit::{validate_sigevent, Refusal, Seen};
 
 /// An entry of the list after copyin.
 enum Entry {
@@ -31,7 +30,7 @@ enum Entry {
 impl<O: Os> AioProc<O> {
     /// `lio_listio(mode, list, nent, sig)`.
     pub fn lio_listio(
-        self: &Arc<Self>,
+        &self,
         mode: i32,
         list: UserPtr<UserPtr<Aiocb>>,
         nent: i32,
@@ -131,7 +130,7 @@ impl<O: Os> AioProc<O> {
     /// Reserves one entry of list `id`, whose slot is already taken;
     /// returns its address for [`AioProc::release`], or `None` if it
     /// completed inline.
-    fn submit_entry(self: &Arc<Self>, e: Entry, id: LioId) -> Result<Option<usize>, Refusal> {
+    fn submit_entry(&self, e: Entry, id: LioId) -> Result<Option<usize>, Refusal> {
         let (p, req) = match e {
             Entry::Job(p, req) => (p, req),
             Entry::Unreadable => {
@@ -154,7 +153,14 @@ impl<O: Os> AioProc<O> {
             _ => Err(Errno::EINVAL),
         };
         let r = match op.and_then(|op| self.prepare(p, &req, op)) {
-            Ok(prepared) => self.reserve(prepared, Some(id), true).map(Some),
+            Ok(prepared) => {
+                let seen = if req.status.0 == JOB_WIP {
+                    Seen::Wip
+                } else {
+                    Seen::Unmarked
+                };
+                self.reserve(prepared, Some(id), true, seen)
+            }
             Err(e) => {
                 let mut g = self.state.lock();
                 self.put_slots(&mut g, 1);

@@ -6,12 +6,13 @@
 //! Lock legend for [`AioProc`]:
 //! * `(a)` the AIO lock, `AioProc::state`: the job table, the run queue, the
 //!   `lio_listio` lists, the worker and waiter counts, the exit flag;
-//! * `(c)` constant after creation: `os`, `sys`;
+//! * `(c)` constant after creation: `os`, `sys`, `serial`;
 //! * `(h)` hints, atomics read without the lock: `queued` and `removed`
 //!   (bumped under the AIO lock, watched by spinning workers and waiters,
 //!   who re-check under the lock before acting), `outstanding` and
 //!   `service_ns` (statistics: a stale value only changes a choice
-//!   between two correct paths);
+//!   between two correct paths), `quiet` (set under the lock with
+//!   `exiting`; read by workers about to publish);
 //! * `(s)` [`System`]'s counters are atomics and take no lock.
 //!
 //! Lock order: the AIO lock is the only lock the engine takes, and while it
@@ -31,17 +32,26 @@
 //! old result, the torn read NetBSD's C code allows.  A job stays in the
 //! table until its result is out, so "not in the table" implies "result
 //! visible".
+//!
+//! While a job is in flight its aiocb holds `JOB_WIP`, `EINPROGRESS` and,
+//! in `_retval`, a token of this process and that aiocb address
+//! ([`AioProc::wip_token`]: negative and not -1, so never a result).
+//! `aio_error` of a job in flight, the call a polling program makes most,
+//! answers from the token alone, without the lock; only a `JOB_WIP` the
+//! token does not vouch for (another process's, as in a forked child, or a
+//! copy of an aiocb at another address) is checked against the table.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{
-    AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+    AtomicBool, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
 use hashbrown::HashMap;
 
-use crate::abi::JOB_DONE;
+use crate::abi::{JOB_DONE, JOB_WIP};
+use crate::errno::Errno;
 use crate::os::{Aiocb, Notify, Os, Sleep, UserPtr, Wakeup};
 use crate::sync::{CondVar, Mutex, MutexGuard};
 
@@ -69,6 +79,10 @@ pub(crate) struct ProcState<O: Os> {
     pub jobs: HashMap<usize, Job<O>>,
     /// Queued jobs in submission order.
     pub queue: VecDeque<usize>,
+    /// How many of the queued jobs are memory copies ([`Class`]): when
+    /// all are and the copy budget is spent, nothing queued can run, which
+    /// [`AioProc::runnable`] then knows without looking at each.
+    pub queued_copies: usize,
     /// Jobs being run: (aiocb address, file key, class).
     pub running: Vec<(usize, usize, Class)>,
     /// Write jobs in the table.  While there are none, reads have nothing
@@ -124,6 +138,15 @@ pub struct AioProc<O: Os> {
     pub(crate) os: O,
     /// `(c)` System-wide limits.
     pub(crate) sys: &'static System,
+    /// `(c)` This state itself, for workers to hold (the syscall layer
+    /// borrows the state from the process and never clones it).
+    me: Weak<AioProc<O>>,
+    /// `(c)` This state's serial number ([`System`] counts them): part of
+    /// the in-progress token.
+    serial: u64,
+    /// `(h)` Set with `ProcState::exiting`: a worker that finds it set
+    /// writes no result into user memory.
+    pub(crate) quiet: AtomicBool,
     /// `(a)`
     pub(crate) state: Mutex<O::Mutex, ProcState<O>>,
     /// Workers sleep here for jobs (and exit).
@@ -152,13 +175,17 @@ impl<O: Os> AioProc<O> {
     /// (NetBSD: `p->p_aio`) until [`AioProc::exit`] has returned.  The
     /// process counts in [`System::procs`] from here until `exit`.
     pub fn new(os: O, sys: &'static System) -> Arc<Self> {
-        sys.proc_created();
-        Arc::new(AioProc {
+        let serial = sys.proc_created();
+        Arc::new_cyclic(|me| AioProc {
+            me: me.clone(),
             os,
             sys,
+            serial,
+            quiet: AtomicBool::new(false),
             state: Mutex::new(ProcState {
                 jobs: HashMap::new(),
                 queue: VecDeque::new(),
+                queued_copies: 0,
                 running: Vec::new(),
                 writes: 0,
                 slots: 0,
@@ -214,6 +241,30 @@ impl<O: Os> AioProc<O> {
     /// Workers alive (for diagnostics and tests).
     pub fn workers(&self) -> usize {
         self.state.lock().workers
+    }
+
+    /// What `_retval` of aiocb `p` holds while a job of this process runs
+    /// on it: a mix of the state's serial number and the address, with
+    /// the sign bit set, and never -1 (see the module documentation).
+    pub(crate) fn wip_token(&self, p: UserPtr<Aiocb>) -> isize {
+        let x = (self.serial ^ p.addr() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        match (x as isize) | isize::MIN {
+            -1 => -2,
+            t => t,
+        }
+    }
+
+    /// Whether `retval`, read from aiocb `p` beside `JOB_WIP`, is this
+    /// process's token for it and exit has not begun: then a job of this
+    /// process is in flight on `p`.
+    pub(crate) fn vouches(&self, p: UserPtr<Aiocb>, retval: isize) -> bool {
+        retval == self.wip_token(p) && !self.quiet.load(Acquire)
+    }
+
+    /// Marks aiocb `p` in progress for a job of this process.
+    pub(crate) fn mark(&self, p: UserPtr<Aiocb>) -> Result<(), Errno> {
+        self.os
+            .copyout_status(p, JOB_WIP, Some(Errno::EINPROGRESS), self.wip_token(p))
     }
 
     /// Writes a result into the user's aiocb: result fields first, state
@@ -327,8 +378,11 @@ impl<O: Os> AioProc<O> {
     }
 
     /// Starts a worker for this process.
-    pub(crate) fn spawn_worker(self: &Arc<Self>) -> Result<(), crate::errno::Errno> {
-        let me = Arc::clone(self);
+    pub(crate) fn spawn_worker(&self) -> Result<(), crate::errno::Errno> {
+        // The process holds the state until `exit` has returned, and
+        // `exit` waits for every worker: the upgrade fails only for a state
+        // being created and already dropped, which runs no jobs.
+        let me = self.me.upgrade().ok_or(crate::errno::Errno::EAGAIN)?;
         self.os.spawn_worker(Box::new(move || me.worker_main()))
     }
 
@@ -356,22 +410,20 @@ impl<O: Os> AioProc<O> {
                     self.grow();
                 }
                 let result = self.timed(|| self.perform(op, &io));
-                // The steps of `retire`, except that the file goes last
-                // (`finished`).
-                let exiting = {
-                    let mut g = self.state.lock();
-                    if let Some(job) = g.jobs.get_mut(&addr) {
-                        let done = job.apply(Event::IoDone);
-                        debug_assert_eq!(done, Ok(JobState::Finishing));
-                    }
-                    g.exiting
-                };
-                // As in `retire(.., quiet)`: no user memory after exit began.
-                if !exiting {
+                // The steps of `retire`, in one lock pass: the job stays
+                // `Running` while its result goes out (a resubmission of
+                // the aiocb after its result was seen waits for it to go,
+                // see `reserve`), and the file goes last (`finished`).  As
+                // in `retire(.., quiet)`: no user memory once exit began.
+                if !self.quiet.load(Acquire) {
                     self.publish(UserPtr::new(addr), result);
                     self.os.notify(&notify);
                 }
                 g = self.state.lock();
+                if let Some(job) = g.jobs.get_mut(&addr) {
+                    let done = job.apply(Event::IoDone);
+                    debug_assert_eq!(done, Ok(JobState::Finishing));
+                }
                 finished = Some(io);
                 if let Some(n) = self.remove(&mut g, addr, lio, result) {
                     g.between += 1;
@@ -437,8 +489,7 @@ impl<O: Os> AioProc<O> {
     /// table: nothing can hold them back.
     pub(crate) fn blocked(&self, st: &ProcState<O>, i: usize) -> bool {
         let job = &st.jobs[&st.queue[i]];
-        (job.class.memory
-            && st.running.iter().filter(|(_, _, c)| c.memory).count() >= self.copy_budget())
+        (job.class.memory && self.copies_spent(st))
             || st
                 .running
                 .iter()
@@ -450,9 +501,25 @@ impl<O: Os> AioProc<O> {
                 }))
     }
 
-    /// The first queued job that may run now.
+    /// The first queued job that may run now.  Workers ask after every
+    /// job; with a deep queue of copies and the budget spent the answer
+    /// comes from the count, not from a look at every queued job.
     pub(crate) fn runnable(&self, st: &ProcState<O>) -> Option<usize> {
+        debug_assert_eq!(
+            st.queued_copies,
+            st.queue.iter().filter(|a| st.jobs[*a].class.memory).count(),
+            "queued_copies out of step"
+        );
+        if st.queued_copies == st.queue.len() && self.copies_spent(st) {
+            return None;
+        }
         (0..st.queue.len()).find(|&i| !self.blocked(st, i))
+    }
+
+    /// Whether as many memory copies run as [`copy_budget`](Self::copy_budget)
+    /// allows.
+    fn copies_spent(&self, st: &ProcState<O>) -> bool {
+        st.running.iter().filter(|(_, _, c)| c.memory).count() >= self.copy_budget()
     }
 
     /// How many jobs that are memory copies may run at once: one per CPU
@@ -472,6 +539,7 @@ impl<O: Os> AioProc<O> {
         let chosen = self.runnable(st);
         let addr = st.queue.remove(chosen?)?;
         let job = st.jobs.get_mut(&addr)?;
+        st.queued_copies -= usize::from(job.class.memory);
         let picked = job.apply(Event::Pick);
         debug_assert_eq!(picked, Ok(JobState::Running));
         let io = job.io.take()?;
@@ -552,6 +620,7 @@ impl<O: Os> AioProc<O> {
         {
             let mut g = self.state.lock();
             g.exiting = true;
+            self.quiet.store(true, Release);
             Self::cancel_where(&mut g, &mut batch, Select::All);
         }
         self.retire(&mut batch, true);
@@ -608,6 +677,7 @@ impl<O: Os> AioProc<O> {
         if dequeued {
             let jobs = &st.jobs;
             st.queue.retain(|a| jobs[a].state() == JobState::Queued);
+            st.queued_copies = st.queue.iter().filter(|a| jobs[*a].class.memory).count();
         }
         (canceled, notcanceled)
     }

@@ -1,18 +1,30 @@
 //! Queueing a job: `aio_read`, `aio_write`, `aio_fsync` and each entry of
 //! `lio_listio`.
 //!
-//! Submission runs in three steps so that no copyout happens under the AIO
-//! lock and a worker can never publish a result before the submitter has
-//! marked the aiocb in progress:
+//! No copyout happens under the AIO lock, and a worker must never publish
+//! a result before the submitter has marked the aiocb in progress
+//! (`JOB_WIP`).  An aiocb that does not say `JOB_WIP` when it is copied in
+//! cannot be another job's in progress (a job's aiocb says so from before
+//! the job is queued until its result is out), so `aio_read`, `aio_write`
+//! and `aio_fsync` mark it first and then queue the job in one lock pass:
+//! 1. unlocked: write `JOB_WIP` (and the in-progress token);
+//! 2. under the lock: refuse a duplicate, take a slot, insert the job and
+//!    `Enqueue` it.  On refusal the aiocb's old status is written back,
+//!    except for a duplicate, whose aiocb belongs to the other job.
+//!
+//! An aiocb copied in as `JOB_WIP` may be in flight, and `lio_listio`
+//! must hand its whole list over at once, so these take three steps:
 //! 1. under the lock: refuse a duplicate, take a slot, insert the job as
 //!    `Reserved` (invisible to workers);
-//! 2. unlocked: start the first worker if there is none, write `JOB_WIP`
-//!    into the aiocb;
+//! 2. unlocked: write `JOB_WIP`;
 //! 3. under the lock: `Enqueue` (or, if a cancel arrived meanwhile, finish
 //!    the job as cancelled).  `lio_listio` takes this step once for its
 //!    whole list.
+//!
+//! Either way a process's first job starts its first worker unlocked,
+//! before the job is queued (so that a failure to start one is the
+//! caller's EAGAIN, not a job's).
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::{Relaxed, Release};
 
@@ -21,10 +33,10 @@ use crate::abi::{
     SSIZE_MAX,
 };
 use crate::errno::Errno;
-use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, Sleep, SyncKind, UserPtr};
+use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, Sleep, SyncKind, UserPtr, Wakeup};
 
 use super::job::{Class, Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
-use super::proc::{AioProc, ProcState, Retired};
+use super::proc::{AioProc, Guard, ProcState, Retired};
 
 /// A checked request, holding its own file reference.
 pub(crate) struct Prepared<O: Os> {
@@ -46,6 +58,18 @@ pub(crate) enum Kick {
     Signal,
     /// Start a worker (already counted).
     Grow,
+}
+
+/// What a submitter knows of an aiocb's `_state` as it enters the job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// It said `JOB_WIP`: it may be another job's in flight.
+    Wip,
+    /// It did not, and the submitter has marked it in progress already:
+    /// the job can go to the workers at once.
+    Marked,
+    /// It did not; it is marked in step 2 (`lio_listio`).
+    Unmarked,
 }
 
 /// Why a submission was refused.
@@ -143,42 +167,86 @@ impl<O: Os> AioProc<O> {
         })
     }
 
-    /// Queues a prepared job.
-    pub(crate) fn enqueue(self: &Arc<Self>, p: Prepared<O>) -> Result<(), Refusal> {
-        let addr = self.reserve(p, None, false)?;
-        self.release(&[addr]);
-        Ok(())
+    /// Queues a prepared job; `prior` is the aiocb's status as it was
+    /// copied in ([`AiocbReq::status`](crate::os::AiocbReq)).
+    pub(crate) fn enqueue(
+        &self,
+        p: Prepared<O>,
+        prior: (i32, Option<Errno>, isize),
+    ) -> Result<(), Refusal> {
+        let uaddr = p.uaddr;
+        let seen = if prior.0 == JOB_WIP {
+            Seen::Wip
+        } else {
+            self.mark(uaddr).map_err(Refusal::Error)?;
+            Seen::Marked
+        };
+        match self.reserve(p, None, false, seen) {
+            Ok(None) => Ok(()),
+            Ok(Some(addr)) => {
+                self.release(&[addr]);
+                Ok(())
+            }
+            Err(r) => {
+                if seen == Seen::Marked && r != Refusal::InUse {
+                    // A refused request leaves the aiocb as it found it.
+                    let _ = self.os.copyout_status(uaddr, prior.0, prior.1, prior.2);
+                }
+                Err(r)
+            }
+        }
     }
 
-    /// Steps 1 and 2: enters a prepared job into the table as `Reserved`
-    /// and marks its aiocb in progress; returns its address for
-    /// [`release`](Self::release).  `reserved`: its slot was taken
-    /// beforehand by `lio_listio` (and is given back here on failure).
+    /// Enters a prepared job into the table.  An aiocb the caller has
+    /// marked ([`Seen::Marked`]) has its job queued at once (`Ok(None)`)
+    /// unless the process has no worker yet.  Else the job stays
+    /// `Reserved`, its aiocb is marked, and its address is returned for
+    /// [`release`](Self::release) (steps 1 and 2 of the three).
+    /// `reserved`: its slot was taken beforehand by `lio_listio` (and is
+    /// given back here on failure).
     pub(crate) fn reserve(
-        self: &Arc<Self>,
+        &self,
         p: Prepared<O>,
         lio: Option<LioId>,
         reserved: bool,
-    ) -> Result<usize, Refusal> {
+        seen: Seen,
+    ) -> Result<Option<usize>, Refusal> {
         let addr = p.uaddr.addr();
+        let marked = seen == Seen::Marked;
         // Step 1.
         let need_worker = {
             let mut g = self.state.lock();
             // A job whose result is already published but which its
             // finisher has not yet removed leaves within moments: a
             // program that collected the result with aio_return and
-            // resubmits at once must not be refused for it.
-            while let Some(j) = g
-                .jobs
-                .get_mut(&addr)
-                .filter(|j| j.state() == JobState::Finishing)
-            {
+            // resubmits at once must not be refused for it.  That is a
+            // `Finishing` job, or a `Running` one when the aiocb did not
+            // say `JOB_WIP` (its worker has published; or the program
+            // overwrote an aiocb in flight, and then it may wait for that
+            // job, interruptibly).
+            let mut interrupted = false;
+            while let Some(j) = g.jobs.get_mut(&addr).filter(|j| match j.state() {
+                JobState::Finishing => true,
+                JobState::Running => seen != Seen::Wip,
+                _ => false,
+            }) {
+                let how = if j.state() == JobState::Running {
+                    Sleep::Interruptible { timeout_ns: None }
+                } else {
+                    Sleep::Uninterruptible
+                };
                 j.waited = true;
                 g.waiters += 1;
-                self.done.wait(&mut g, Sleep::Uninterruptible);
+                let w = self.done.wait(&mut g, how);
                 g.waiters -= 1;
+                if w == Wakeup::Interrupted {
+                    interrupted = true;
+                    break;
+                }
             }
-            let refusal = if g.exiting {
+            let refusal = if interrupted {
+                Some(Refusal::Error(Errno::EINTR))
+            } else if g.exiting {
                 Some(Refusal::Error(Errno::EAGAIN))
             } else if g.jobs.contains_key(&addr) {
                 Some(Refusal::InUse)
@@ -209,6 +277,16 @@ impl<O: Os> AioProc<O> {
                 // queue before it first sleeps.
                 g.workers += 1;
                 g.idle += 1;
+            } else if marked {
+                // Marked already: straight to the workers.
+                let kick = self.queue(&mut g, addr, &mut Vec::new());
+                drop(g);
+                match kick {
+                    Kick::Signal => self.work.signal(),
+                    Kick::Grow => self.grow(),
+                    Kick::None => {}
+                }
+                return Ok(None);
             }
             need
         };
@@ -220,53 +298,25 @@ impl<O: Os> AioProc<O> {
                 return Err(self.abort(addr, lio, e));
             }
         }
-        if let Err(e) = self
-            .os
-            .copyout_status(p.uaddr, JOB_WIP, Some(Errno::EINPROGRESS), -1)
-        {
-            return Err(self.abort(addr, lio, e));
+        if !marked {
+            if let Err(e) = self.mark(p.uaddr) {
+                return Err(self.abort(addr, lio, e));
+            }
         }
-        Ok(addr)
+        Ok(Some(addr))
     }
 
     /// Step 3, for jobs [`reserve`](Self::reserve)d by this thread: hands
     /// them to the workers in one go (`lio_listio` releases its whole list
     /// at once, so no entry starts before the list is in), or finishes
     /// those cancelled meanwhile.
-    pub(crate) fn release(self: &Arc<Self>, addrs: &[usize]) {
+    pub(crate) fn release(&self, addrs: &[usize]) {
         let mut batch = Vec::new();
         let mut grow = 0usize;
         {
             let mut g = self.state.lock();
-            let st = &mut *g;
             for addr in addrs {
-                let Some(job) = st.jobs.get_mut(addr) else {
-                    debug_assert!(false, "reserved job vanished");
-                    continue;
-                };
-                match job.apply(Event::Enqueue) {
-                    Ok(JobState::Queued) => {
-                        st.queue.push_back(*addr);
-                        self.queued.fetch_add(1, Release);
-                    }
-                    Ok(_) => {
-                        batch.push(Retired {
-                            uaddr: UserPtr::new(*addr),
-                            result: JobResult::Canceled,
-                            notify: job.notify,
-                            lio: job.lio,
-                            io: job.io.take(),
-                        });
-                        continue;
-                    }
-                    Err(_) => {
-                        debug_assert!(false, "enqueue refused");
-                        continue;
-                    }
-                }
-                // Wake an idle worker for the job, or grow the pool, unless
-                // a busy worker will take it next (see `Self::kick`).
-                match self.kick(st, true) {
+                match self.queue(&mut g, *addr, &mut batch) {
                     Kick::Signal => self.work.signal(),
                     Kick::Grow => grow += 1,
                     Kick::None => {}
@@ -278,6 +328,41 @@ impl<O: Os> AioProc<O> {
         }
         for _ in 0..grow {
             self.grow();
+        }
+    }
+
+    /// Applies `Enqueue` to the job at `addr` under the lock: onto the run
+    /// queue, or, if a cancel arrived while it was `Reserved`, into `batch`
+    /// to be retired.  Returns what the queue needs of the workers: an idle
+    /// one woken or the pool grown, unless a busy worker will take the job
+    /// next (see [`kick`](Self::kick)).
+    fn queue(&self, g: &mut Guard<'_, O>, addr: usize, batch: &mut Vec<Retired<O>>) -> Kick {
+        let st = &mut **g;
+        let Some(job) = st.jobs.get_mut(&addr) else {
+            debug_assert!(false, "reserved job vanished");
+            return Kick::None;
+        };
+        match job.apply(Event::Enqueue) {
+            Ok(JobState::Queued) => {
+                st.queue.push_back(addr);
+                st.queued_copies += usize::from(job.class.memory);
+                self.queued.fetch_add(1, Release);
+                self.kick(st, true)
+            }
+            Ok(_) => {
+                batch.push(Retired {
+                    uaddr: UserPtr::new(addr),
+                    result: JobResult::Canceled,
+                    notify: job.notify,
+                    lio: job.lio,
+                    io: job.io.take(),
+                });
+                Kick::None
+            }
+            Err(_) => {
+                debug_assert!(false, "enqueue refused");
+                Kick::None
+            }
         }
     }
 
@@ -341,7 +426,7 @@ impl<O: Os> AioProc<O> {
 
     /// Starts a worker counted by [`kick`](Self::kick); if it cannot be
     /// started the pool stays as it is and its workers serve the queue.
-    pub(crate) fn grow(self: &Arc<Self>) {
+    pub(crate) fn grow(&self) {
         if self.spawn_worker().is_err() {
             let mut g = self.state.lock();
             g.workers -= 1;
@@ -413,7 +498,7 @@ impl<O: Os> AioProc<O> {
     }
 
     /// `aio_read(2)` and `aio_write(2)`.
-    pub fn submit_rw(self: &Arc<Self>, p: UserPtr<Aiocb>, write: bool) -> Result<(), Errno> {
+    pub fn submit_rw(&self, p: UserPtr<Aiocb>, write: bool) -> Result<(), Errno> {
         let req = self.os.copyin_aiocb(p)?;
         if !write && self.read_inline(p, &req) {
             self.submitted();
@@ -421,7 +506,7 @@ impl<O: Os> AioProc<O> {
         }
         let op = if write { JobOp::Write } else { JobOp::Read };
         let prepared = self.prepare(p, &req, op)?;
-        self.enqueue(prepared).map_err(Refusal::errno)?;
+        self.enqueue(prepared, req.status).map_err(Refusal::errno)?;
         self.submitted();
         Ok(())
     }
@@ -463,10 +548,10 @@ impl<O: Os> AioProc<O> {
 
     /// `aio_fsync(2)`: a barrier behind every job queued before it on the
     /// same file.
-    pub fn submit_fsync(self: &Arc<Self>, kind: SyncKind, p: UserPtr<Aiocb>) -> Result<(), Errno> {
+    pub fn submit_fsync(&self, kind: SyncKind, p: UserPtr<Aiocb>) -> Result<(), Errno> {
         let req = self.os.copyin_aiocb(p)?;
         let prepared = self.prepare(p, &req, JobOp::Sync(kind))?;
-        self.enqueue(prepared).map_err(Refusal::errno)?;
+        self.enqueue(prepared, req.status).map_err(Refusal::errno)?;
         self.submitted();
         Ok(())
     }
@@ -487,7 +572,10 @@ pub fn aio_error<O: Os>(
 ) -> Result<isize, Errno> {
     let mut status = os.copyin_status(p)?;
     if status.0 == JOB_WIP {
-        if proc.is_some_and(|a| a.in_flight(p)) {
+        // The token in `_retval` vouches for a job of this process on this
+        // aiocb (see `AioProc::wip_token`) until exit begins (its jobs may
+        // then end unpublished); anything else asks the table.
+        if proc.is_some_and(|a| a.vouches(p, status.2) || a.in_flight(p)) {
             return Ok(Errno::EINPROGRESS.get() as isize);
         }
         // Not in the table: either never ours, or it finished since we

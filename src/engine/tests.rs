@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use std::vec;
 use std::vec::Vec;
 
+use crate::abi::netbsd_aiocb as L;
 use crate::abi::*;
 use crate::errno::Errno;
 use crate::fakeos::{interrupt_next_wait, FakeHost, Kind};
@@ -170,13 +171,80 @@ fn in_progress_aiocb_is_refused_and_left_alone() {
     let p = h.os.aiocb(pipe, 0, buf, 4, 0);
     sys_aio_read(&h, p).unwrap();
     assert_eq!(sys_aio_error(&h, p), Ok(Errno::EINPROGRESS.get() as isize));
-    assert_eq!(h.os.private(p), (JOB_WIP, Errno::EINPROGRESS.get(), -1));
+    let wip = h.os.private(p);
+    assert_eq!((wip.0, wip.1), (JOB_WIP, Errno::EINPROGRESS.get()));
+    assert!(wip.2 < -1, "_retval holds the in-progress token");
     assert_eq!(sys_aio_read(&h, p), Err(Errno::EINVAL));
     assert_eq!(sys_aio_return(&h, p), Err(Errno::EINVAL), "still running");
-    assert_eq!(h.os.private(p), (JOB_WIP, Errno::EINPROGRESS.get(), -1));
+    assert_eq!(h.os.private(p), wip);
     h.os.feed(pipe, b"abcd");
     assert_eq!(wait_done(&h, p), 0);
     assert_eq!(sys_aio_return(&h, p), Ok(4));
+}
+
+/// An aiocb that says `JOB_WIP` without being a job of this process in
+/// flight (a forked child's copy, at the same address, of its parent's
+/// aiocb; a copy at another address) is EINVAL for aio_error, whatever its
+/// `_retval` holds: the in-progress token is tied to one process state
+/// and one address.
+#[test]
+fn foreign_in_progress_aiocb_is_not_in_progress() {
+    // The same allocations in the same order give the same addresses.
+    let setup = |h: &FakeHost| {
+        let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+        let p = h.os.aiocb(pipe, 0, h.os.alloc(4), 4, 0);
+        (pipe, p)
+    };
+    let parent = host();
+    let (pipe, p) = setup(&parent);
+    sys_aio_read(&parent, p).unwrap();
+    let image = parent.os.peek(p.addr(), L::SIZE);
+    assert_eq!(parent.os.private(p).0, JOB_WIP);
+
+    // A child with no AIO state, and one with its own.
+    let child = FakeHost::with_sys(parent.sys);
+    let (_, q) = setup(&child);
+    assert_eq!(q.addr(), p.addr(), "the test needs the same address");
+    child.os.poke(q.addr(), &image);
+    assert_eq!(sys_aio_error(&child, q), Err(Errno::EINVAL));
+    let fd = regular(&child, b"x");
+    let r = child.os.aiocb(fd, 0, child.os.alloc(1), 1, 0);
+    sys_aio_read(&child, r).unwrap();
+    assert_eq!(wait_done(&child, r), 0);
+    assert_eq!(sys_aio_error(&child, q), Err(Errno::EINVAL));
+
+    // A copy at another address in the same process.
+    let copy = UserPtr::new(parent.os.alloc(L::SIZE));
+    parent.os.poke(copy.addr(), &image);
+    assert_eq!(sys_aio_error(&parent, copy), Err(Errno::EINVAL));
+    assert_eq!(
+        sys_aio_error(&parent, p),
+        Ok(Errno::EINPROGRESS.get() as isize)
+    );
+    parent.os.feed(pipe, b"abcd");
+    assert_eq!(wait_done(&parent, p), 0);
+}
+
+/// A submission refused after its aiocb was marked in progress writes the
+/// aiocb's old status back: an uncollected result stays collectable.
+#[test]
+fn refused_resubmission_leaves_the_old_result() {
+    let h = host();
+    h.sys.set_listio_max(1).unwrap();
+    let fd = regular(&h, b"abc");
+    let p = h.os.aiocb(fd, 0, h.os.alloc(3), 3, 0);
+    sys_aio_read(&h, p).unwrap();
+    assert_eq!(wait_done(&h, p), 0);
+    let done = h.os.private(p);
+    assert_eq!(done, (JOB_DONE, 0, 3));
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    let blocker = h.os.aiocb(pipe, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, blocker).unwrap();
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EAGAIN));
+    assert_eq!(h.os.private(p), done);
+    assert_eq!(sys_aio_return(&h, p), Ok(3));
+    h.os.feed(pipe, b"z");
+    assert_eq!(wait_done(&h, blocker), 0);
 }
 
 #[test]

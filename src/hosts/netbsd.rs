@@ -130,27 +130,24 @@ impl NetBsdHost {
     }
 }
 
-/// Borrows the Arc behind a `p_aio` pointer.
+/// Borrows the state behind a `p_aio` pointer for one system call.
 ///
 /// # Safety
 ///
 /// `raw` is null or came from `Arc::into_raw` in `aio_create` and is
-/// still owned by `p_aio` (released only by the exit hook of the same
-/// process, which cannot run during one of its syscalls).
-unsafe fn arc_from_p_aio(raw: *mut c_void) -> Option<Arc<AioProc<NetBsdOs>>> {
-    let raw = raw.cast::<AioProc<NetBsdOs>>().cast_const();
-    if raw.is_null() {
-        return None;
-    }
-    // SAFETY: see the function's contract: p_aio holds one reference.
-    unsafe {
-        Arc::increment_strong_count(raw);
-        Some(Arc::from_raw(raw))
-    }
+/// still owned by `p_aio`, and `'a` ends before the calling LWP leaves
+/// the system call: `p_aio`'s reference is released only by the exit hook
+/// of the same process, which cannot run while one of its LWPs is in a
+/// system call.
+unsafe fn p_aio_ref<'a>(raw: *mut c_void) -> Option<&'a AioProc<NetBsdOs>> {
+    // SAFETY: see the function's contract: p_aio holds one reference, so
+    // a non-null pointer names a live state for all of `'a`.
+    unsafe { raw.cast::<AioProc<NetBsdOs>>().cast_const().as_ref() }
 }
 
 impl ProcHost for NetBsdHost {
     type Os = NetBsdOs;
+    type Aio<'a> = &'a AioProc<NetBsdOs>;
 
     fn os(&self) -> NetBsdOs {
         NetBsdOs { p: self.proc() }
@@ -160,13 +157,15 @@ impl ProcHost for NetBsdHost {
         &SYS
     }
 
-    fn aio(&self) -> Option<Arc<AioProc<NetBsdOs>>> {
-        // SAFETY: we run in a syscall of the process, so its p_aio is
-        // either null or owned by it until its exit hook.
-        unsafe { arc_from_p_aio(sys::aiok_proc_aio(self.proc())) }
+    fn aio(&self) -> Option<&AioProc<NetBsdOs>> {
+        // SAFETY: a NetBsdHost is made by `host` in an `aio_rs_*` handler
+        // body and lives for that one syscall of the process, so its p_aio
+        // is null or owned by the process for longer than the borrow of
+        // `self`.
+        unsafe { p_aio_ref(sys::aiok_proc_aio(self.proc())) }
     }
 
-    fn aio_create(&self) -> Result<Arc<AioProc<NetBsdOs>>, Errno> {
+    fn aio_create(&self) -> Result<&AioProc<NetBsdOs>, Errno> {
         if let Some(a) = self.aio() {
             return Ok(a);
         }
@@ -175,7 +174,9 @@ impl ProcHost for NetBsdHost {
         // SAFETY: publishes under p_lock; the proc is the caller's.
         let cur = unsafe { sys::aiok_proc_aio_publish(self.proc(), raw) };
         if cur == raw {
-            return Ok(new);
+            // p_aio owns the reference made for it; ours goes.
+            drop(new);
+            return self.aio().ok_or(Errno::EAGAIN);
         }
         // Another LWP of the process won: use its state.
         // SAFETY: `raw` was not published and is still our reference.
@@ -196,6 +197,8 @@ fn finish(r: Result<isize, Errno>, retval: *mut c_long) -> c_int {
     }
 }
 
+/// The host of one system call: it must not outlive the call (see
+/// [`p_aio_ref`]).
 fn host(l: *mut sys::lwp) -> NetBsdHost {
     NetBsdHost { l }
 }
@@ -377,15 +380,20 @@ pub extern "C" fn aio_rs_fini() -> c_int {
 /// `p` is the exiting process, in its exit path.
 #[no_mangle]
 pub unsafe extern "C" fn aio_rs_proc_exit(p: *mut sys::proc) {
-    // SAFETY: the exiting process's own p_aio, owned by it until cleared.
-    let a = unsafe { arc_from_p_aio(sys::aiok_proc_aio(p)) };
-    let Some(a) = a else { return };
-    // SAFETY: `p` is the exiting process.
+    // SAFETY: `p` is the exiting process, in its exit path.
+    let raw = unsafe { sys::aiok_proc_aio(p) }
+        .cast::<AioProc<NetBsdOs>>()
+        .cast_const();
+    if raw.is_null() {
+        return;
+    }
+    // SAFETY: `p` is the exiting process; after this nothing can reach
+    // its state through p_aio.
     unsafe { sys::aiok_proc_aio_clear(p) };
+    // SAFETY: `raw` came from Arc::into_raw in aio_create and was owned by
+    // p_aio, which no longer names it: the reference is ours to drop.
+    let a = unsafe { Arc::from_raw(raw) };
     a.exit();
-    // Drop p_aio's reference (the one aio_create leaked) and ours.
-    // SAFETY: that reference was owned by p_aio, which no longer names it.
-    unsafe { Arc::decrement_strong_count(Arc::as_ptr(&a)) };
     drop(a);
 }
 

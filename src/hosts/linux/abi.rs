@@ -186,5 +186,12 @@ pub fn decode_aiocb(b: &[u8; SIZE]) -> crate::os::AiocbReq {
         nbytes: rd_u64(b, offset_of!(GlibcAiocb, nbytes)) as usize,
         offset: rd_u64(b, offset_of!(GlibcAiocb, offset)) as i64,
         sigevent: decode_sigevent(&b[SIGEV..SIGEV + SIGEV_SIZE]),
+        status: (
+            rd_i32(b, STATE),
+            Some(rd_i32(b, offset_of!(GlibcAiocb, error_code)))
+                .filter(|&e| e != 0)
+                .map(super::errno::from_linux),
+            rd_u64(b, offset_of!(GlibcAiocb, return_value)) as i64 as isize,
+        ),
     }
 }

@@ -99,6 +99,7 @@ pub struct LinuxHost;
 
 impl ProcHost for LinuxHost {
     type Os = LinuxOs;
+    type Aio<'a> = &'static AioProc<LinuxOs>;
 
     fn os(&self) -> LinuxOs {
         LinuxOs
@@ -108,21 +109,16 @@ impl ProcHost for LinuxHost {
         &SYS
     }
 
-    fn aio(&self) -> Option<Arc<AioProc<LinuxOs>>> {
+    fn aio(&self) -> Option<&'static AioProc<LinuxOs>> {
         let p = PROC.load(Acquire);
-        if p.is_null() {
-            return None;
-        }
         // SAFETY: a non-null PROC came from Arc::into_raw in aio_create, and
         // that reference is never released (the state lives as long as the
-        // process), so the count is at least one and the object alive.
-        unsafe {
-            Arc::increment_strong_count(p);
-            Some(Arc::from_raw(p))
-        }
+        // process; a forked child abandons its copy without freeing it), so
+        // the object is alive for the rest of the process.
+        unsafe { p.as_ref() }
     }
 
-    fn aio_create(&self) -> Result<Arc<AioProc<LinuxOs>>, Errno> {
+    fn aio_create(&self) -> Result<&'static AioProc<LinuxOs>, Errno> {
         if let Some(a) = self.aio() {
             return Ok(a);
         }
@@ -130,7 +126,8 @@ impl ProcHost for LinuxHost {
         let new = AioProc::new(LinuxOs, &SYS);
         let raw = Arc::into_raw(Arc::clone(&new)).cast_mut();
         match PROC.compare_exchange(ptr::null_mut(), raw, AcqRel, Acquire) {
-            Ok(_) => Ok(new),
+            // PROC owns the reference made for it; ours goes.
+            Ok(_) => self.aio().ok_or(Errno::EAGAIN),
             Err(_) => {
                 // Another thread won the race: use its state.
                 // SAFETY: `raw` came from Arc::into_raw just above and was
