@@ -73,10 +73,28 @@ aiok_mutex_destroy(struct kmutex *mtx)
 	kmem_free(mtx, sizeof(*mtx));
 }
 
+/*
+ * A rump kernel's mutex_enter does not spin: when the mutex is held it
+ * gives up its virtual CPU, sleeps on the host mutex and queues for a
+ * CPU again, several microseconds for a critical section of a few hundred
+ * nanoseconds held by a worker on the other CPU.  Try for a moment first,
+ * as the kernel's adaptive mutex does while the owner is running.  (In
+ * the kernel itself mutex_enter spins already.)
+ */
+#define	AIOK_MUTEX_TRIES	200
+
 void
 aiok_mutex_enter(struct kmutex *mtx)
 {
+#ifdef AIOK_RUMP
+	int i;
 
+	for (i = 0; i < AIOK_MUTEX_TRIES; i++) {
+		if (mutex_tryenter(mtx))
+			return;
+		__asm volatile("pause");
+	}
+#endif
 	mutex_enter(mtx);
 }
 
