@@ -401,6 +401,28 @@ fn resubmit_as_soon_as_the_result_is_seen() {
     });
 }
 
+/// A job's slot is free by the time its result can be seen: at the
+/// per-process limit, a program that has collected its one result may
+/// queue another job at once (no spurious EAGAIN while the finished job is
+/// still leaving the table).
+#[test]
+fn slot_is_free_once_the_result_is_seen() {
+    model(|| {
+        let h = host();
+        h.sys.set_listio_max(1).unwrap();
+        let p = h.os.aiocb(BASE, 3, 0, BASE + 200, 4, 2, 0);
+        let q = h.os.aiocb(BASE + 100, 3, 0, BASE + 300, 4, 0, 0);
+        assert_eq!(sys_aio_read(&*h, p), Ok(0));
+        while sys_aio_error(&*h, p) == Ok(INPROG) {
+            loom::thread::yield_now();
+        }
+        assert_eq!(sys_aio_return(&*h, p), Ok(4));
+        assert_eq!(sys_aio_read(&*h, q), Ok(0));
+        h.aio.exit();
+        assert_eq!(h.sys.jobs(), 0);
+    });
+}
+
 /// lio_listio(LIO_WAIT) of two jobs returns only after both are published.
 #[test]
 fn lio_wait_sees_every_result() {

@@ -75,7 +75,7 @@ impl<O: Os> AioProc<O> {
             if g.exiting {
                 return Err(Errno::EAGAIN);
             }
-            self.take_slots(&mut g, entries.len())?;
+            self.take_slots(entries.len())?;
             let id = g.next_lio;
             g.next_lio += 1;
             g.lios.insert(
@@ -134,16 +134,13 @@ impl<O: Os> AioProc<O> {
         let (p, req) = match e {
             Entry::Job(p, req) => (p, req),
             Entry::Unreadable => {
-                let mut g = self.state.lock();
-                self.put_slots(&mut g, 1);
+                self.put_slots(1);
                 return Err(Refusal::Error(Errno::EFAULT));
             }
         };
         if req.opcode == LIO_READ && self.read_inline(p, &req) {
             // Done already: the slot taken for it is not needed.
-            let mut g = self.state.lock();
-            self.put_slots(&mut g, 1);
-            drop(g);
+            self.put_slots(1);
             self.submitted();
             return Ok(None);
         }
@@ -162,8 +159,7 @@ impl<O: Os> AioProc<O> {
                 self.reserve(prepared, Some(id), true, seen)
             }
             Err(e) => {
-                let mut g = self.state.lock();
-                self.put_slots(&mut g, 1);
+                self.put_slots(1);
                 Err(Refusal::Error(e))
             }
         };

@@ -13,7 +13,8 @@
 //!   `service_ns` (statistics: a stale value only changes a choice
 //!   between two correct paths), `quiet` (set under the lock with
 //!   `exiting`; read by workers about to publish);
-//! * `(s)` [`System`]'s counters are atomics and take no lock.
+//! * `(s)` counters, atomics that take no lock: [`System`]'s, and
+//!   `slots`.
 //!
 //! Lock order: the AIO lock is the only lock the engine takes, and while it
 //! is held the engine calls nothing of the host but its condition variables
@@ -57,7 +58,7 @@ use crate::sync::{CondVar, Mutex, MutexGuard};
 
 use super::job::{Class, Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
 use super::limits::System;
-use super::submit::Kick;
+use super::submit::{Kick, Kicker};
 
 /// State of one `lio_listio` list.
 pub(crate) struct Lio {
@@ -88,9 +89,6 @@ pub(crate) struct ProcState<O: Os> {
     /// Write jobs in the table.  While there are none, reads have nothing
     /// to wait for (see [`Class`]) and may complete inline.
     pub writes: usize,
-    /// Job slots taken against the per-process limit: table entries plus
-    /// slots reserved by a `lio_listio` still being submitted.
-    pub slots: usize,
     /// Lists with jobs outstanding or a waiter.
     pub lios: BTreeMap<LioId, Lio>,
     pub next_lio: LioId,
@@ -144,6 +142,13 @@ pub struct AioProc<O: Os> {
     /// `(c)` This state's serial number ([`System`] counts them): part of
     /// the in-progress token.
     serial: u64,
+    /// `(s)` Job slots taken against the per-process limit: jobs whose
+    /// result is not out yet, plus slots reserved by a `lio_listio` still
+    /// being submitted.  A job gives its slot back (and its system-wide
+    /// one) just before its result is published, so a program that has
+    /// seen all its results may queue as many jobs again at once, although
+    /// the last ones may still be leaving the table.
+    pub(crate) slots: AtomicUsize,
     /// `(h)` Set with `ProcState::exiting`: a worker that finds it set
     /// writes no result into user memory.
     pub(crate) quiet: AtomicBool,
@@ -182,13 +187,13 @@ impl<O: Os> AioProc<O> {
             sys,
             serial,
             quiet: AtomicBool::new(false),
+            slots: AtomicUsize::new(0),
             state: Mutex::new(ProcState {
                 jobs: HashMap::new(),
                 queue: VecDeque::new(),
                 queued_copies: 0,
                 running: Vec::new(),
                 writes: 0,
-                slots: 0,
                 lios: BTreeMap::new(),
                 next_lio: 0,
                 workers: 0,
@@ -286,6 +291,7 @@ impl<O: Os> AioProc<O> {
         // Notify after publishing and before waking waiters: a program
         // whose aio_suspend or LIO_WAIT returns has its completion signals
         // already queued.
+        self.put_slots(batch.len());
         if !quiet {
             for r in batch.iter() {
                 self.publish(r.uaddr, r.result);
@@ -338,8 +344,6 @@ impl<O: Os> AioProc<O> {
         if job.as_ref().is_some_and(|j| j.class.write) {
             g.writes -= 1;
         }
-        g.slots -= 1;
-        self.sys.release(1);
         self.removed.fetch_add(1, Release);
         let mut relevant = job.is_some_and(|j| j.waited) || g.exiting;
         let note = lio.and_then(|id| {
@@ -403,7 +407,7 @@ impl<O: Os> AioProc<O> {
                 spun = false;
                 // More queued than the pool will come back for: start a
                 // worker now rather than make the submitters do it.
-                let grow = self.kick(&mut g, false) == Kick::Grow;
+                let grow = self.kick(&mut g, Kicker::Worker) == Kick::Grow;
                 drop(g);
                 drop(finished.take());
                 if grow {
@@ -415,6 +419,7 @@ impl<O: Os> AioProc<O> {
                 // the aiocb after its result was seen waits for it to go,
                 // see `reserve`), and the file goes last (`finished`).  As
                 // in `retire(.., quiet)`: no user memory once exit began.
+                self.put_slots(1);
                 if !self.quiet.load(Acquire) {
                     self.publish(UserPtr::new(addr), result);
                     self.os.notify(&notify);

@@ -26,7 +26,7 @@
 //! caller's EAGAIN, not a job's).
 
 use alloc::vec::Vec;
-use core::sync::atomic::Ordering::{Relaxed, Release};
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use crate::abi::{
     AIO_PRIO_DELTA_MAX, JOB_DONE, JOB_NONE, JOB_WIP, SIGEV_NONE, SIGEV_SIGNAL, SIGEV_THREAD,
@@ -47,6 +47,17 @@ pub(crate) struct Prepared<O: Os> {
     key: usize,
     notify: Notify,
     io: Io<O>,
+}
+
+/// Who asks [`AioProc::kick`] what the queue needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kicker {
+    /// A submitter that has just queued one job, at the tail.
+    Tail,
+    /// A submitter that has just queued several (`lio_listio`).
+    Batch,
+    /// A worker that has just taken a job.
+    Worker,
 }
 
 /// What [`AioProc::kick`] found the queue needs.
@@ -251,13 +262,13 @@ impl<O: Os> AioProc<O> {
             } else if g.jobs.contains_key(&addr) {
                 Some(Refusal::InUse)
             } else if !reserved {
-                self.take_slots(&mut g, 1).err().map(Refusal::Error)
+                self.take_slots(1).err().map(Refusal::Error)
             } else {
                 None
             };
             if let Some(r) = refusal {
                 if reserved {
-                    self.put_slots(&mut g, 1);
+                    self.put_slots(1);
                 }
                 drop(g);
                 drop(p);
@@ -279,7 +290,9 @@ impl<O: Os> AioProc<O> {
                 g.idle += 1;
             } else if marked {
                 // Marked already: straight to the workers.
-                let kick = self.queue(&mut g, addr, &mut Vec::new());
+                let queued = self.queue(&mut g, addr, &mut Vec::new());
+                debug_assert!(queued, "a job just admitted was not queued");
+                let kick = self.kick(&mut g, Kicker::Tail);
                 drop(g);
                 match kick {
                     Kick::Signal => self.work.signal(),
@@ -315,11 +328,24 @@ impl<O: Os> AioProc<O> {
         let mut grow = 0usize;
         {
             let mut g = self.state.lock();
+            let mut queued = 0usize;
             for addr in addrs {
-                match self.queue(&mut g, *addr, &mut batch) {
+                queued += usize::from(self.queue(&mut g, *addr, &mut batch));
+            }
+            // One look per worker the list may want: for each, whether the
+            // first runnable job needs a worker woken or started.  (Asking
+            // for each entry whether it can run would compare it with
+            // every entry before it: quadratic in a list of 512.)
+            let who = if addrs.len() == 1 {
+                Kicker::Tail
+            } else {
+                Kicker::Batch
+            };
+            for _ in 0..queued.min(self.sys.max_workers()) {
+                match self.kick(&mut g, who) {
                     Kick::Signal => self.work.signal(),
                     Kick::Grow => grow += 1,
-                    Kick::None => {}
+                    Kick::None => break,
                 }
             }
         }
@@ -332,22 +358,21 @@ impl<O: Os> AioProc<O> {
     }
 
     /// Applies `Enqueue` to the job at `addr` under the lock: onto the run
-    /// queue, or, if a cancel arrived while it was `Reserved`, into `batch`
-    /// to be retired.  Returns what the queue needs of the workers: an idle
-    /// one woken or the pool grown, unless a busy worker will take the job
-    /// next (see [`kick`](Self::kick)).
-    fn queue(&self, g: &mut Guard<'_, O>, addr: usize, batch: &mut Vec<Retired<O>>) -> Kick {
+    /// queue (`true`), or, if a cancel arrived while it was `Reserved`, into
+    /// `batch` to be retired.  The caller then asks [`kick`](Self::kick)
+    /// what the queue needs of the workers.
+    fn queue(&self, g: &mut Guard<'_, O>, addr: usize, batch: &mut Vec<Retired<O>>) -> bool {
         let st = &mut **g;
         let Some(job) = st.jobs.get_mut(&addr) else {
             debug_assert!(false, "reserved job vanished");
-            return Kick::None;
+            return false;
         };
         match job.apply(Event::Enqueue) {
             Ok(JobState::Queued) => {
                 st.queue.push_back(addr);
                 st.queued_copies += usize::from(job.class.memory);
                 self.queued.fetch_add(1, Release);
-                self.kick(st, true)
+                true
             }
             Ok(_) => {
                 batch.push(Retired {
@@ -357,17 +382,17 @@ impl<O: Os> AioProc<O> {
                     lio: job.lio,
                     io: job.io.take(),
                 });
-                Kick::None
+                false
             }
             Err(_) => {
                 debug_assert!(false, "enqueue refused");
-                Kick::None
+                false
             }
         }
     }
 
-    /// What the queue needs after a job was queued (`submitter`) or a
-    /// worker took one, under the lock.  A worker busy with a file job
+    /// What the queue needs after a submitter queued jobs or a worker took
+    /// one ([`Kicker`]), under the lock.  A worker busy with a file job
     /// comes back for the queue within moments: waking another for a job
     /// it would take next is a sleep/wake pair for nothing.  One busy with
     /// a stream may wait forever (a pipe nobody feeds), so it does not
@@ -375,15 +400,16 @@ impl<O: Os> AioProc<O> {
     /// job.  Jobs that must wait for others ([`Class`]) need no worker.
     ///
     /// The pool grows when queued jobs outnumber the workers that will
-    /// take them and one of them can run now (for a submitter: the job it
-    /// queued; for a worker: any): a job that can run does not wait for a
+    /// take them and one of them can run now (for a submitter of one job:
+    /// that job; otherwise: any): a job that can run does not wait for a
     /// busy worker's I/O, however long that takes.  A worker that finds
     /// more runnable work grows the pool too, so that a burst queued
     /// before the first worker ran still fans out.  Workers live on after
     /// their work (see `worker_main`), so a process pays for starting
     /// them once, not per job.  A `Grow` answer has counted the new worker
     /// already.
-    pub(crate) fn kick(&self, st: &mut ProcState<O>, submitter: bool) -> Kick {
+    pub(crate) fn kick(&self, st: &mut ProcState<O>, who: Kicker) -> Kick {
+        let submitter = who != Kicker::Worker;
         let returning = st
             .running
             .iter()
@@ -394,7 +420,7 @@ impl<O: Os> AioProc<O> {
         if queued <= returning {
             return Kick::None;
         }
-        let next = if submitter {
+        let next = if who == Kicker::Tail {
             // The job just queued, at the tail.
             (!self.blocked(st, queued - 1)).then_some(queued - 1)
         } else {
@@ -443,7 +469,7 @@ impl<O: Os> AioProc<O> {
             if job.as_ref().is_some_and(|j| j.class.write) {
                 g.writes -= 1;
             }
-            self.put_slots(&mut g, 1);
+            self.put_slots(1);
             if let Some(id) = lio {
                 if let Some(l) = g.lios.get_mut(&id) {
                     l.pending -= 1;
@@ -477,23 +503,24 @@ impl<O: Os> AioProc<O> {
         self.retire(&mut batch, false);
     }
 
-    /// Takes `n` job slots against the per-process and system limits.
-    pub(crate) fn take_slots(
-        &self,
-        g: &mut super::proc::Guard<'_, O>,
-        n: usize,
-    ) -> Result<(), Errno> {
-        if g.slots + n > self.sys.listio_max() {
-            return Err(Errno::EAGAIN);
+    /// Takes `n` job slots against the per-process and system limits, or
+    /// none (EAGAIN).
+    pub(crate) fn take_slots(&self, n: usize) -> Result<(), Errno> {
+        let max = self.sys.listio_max();
+        self.slots
+            .fetch_update(AcqRel, Acquire, |s| s.checked_add(n).filter(|&t| t <= max))
+            .map_err(|_| Errno::EAGAIN)?;
+        if let Err(e) = self.sys.reserve(n) {
+            self.slots.fetch_sub(n, AcqRel);
+            return Err(e);
         }
-        self.sys.reserve(n)?;
-        g.slots += n;
         Ok(())
     }
 
     /// Gives back `n` slots taken by [`take_slots`](Self::take_slots).
-    pub(crate) fn put_slots(&self, g: &mut super::proc::Guard<'_, O>, n: usize) {
-        g.slots -= n;
+    pub(crate) fn put_slots(&self, n: usize) {
+        let prev = self.slots.fetch_sub(n, AcqRel);
+        debug_assert!(prev >= n, "process slot count underflow");
         self.sys.release(n);
     }
 
