@@ -173,6 +173,10 @@ pub struct AioProc<O: Os> {
     pub(crate) service_ns: AtomicU64,
 }
 
+/// How many queued jobs [`AioProc::kick`] looks at for one that could use
+/// another worker (see [`AioProc::runnable_within`]).
+pub(crate) const GROW_LOOKAHEAD: usize = 64;
+
 pub(crate) type Guard<'a, O> = MutexGuard<'a, <O as Os>::Mutex, ProcState<O>>;
 
 impl<O: Os> AioProc<O> {
@@ -510,6 +514,15 @@ impl<O: Os> AioProc<O> {
     /// job; with a deep queue of copies and the budget spent the answer
     /// comes from the count, not from a look at every queued job.
     pub(crate) fn runnable(&self, st: &ProcState<O>) -> Option<usize> {
+        self.runnable_within(st, usize::MAX)
+    }
+
+    /// [`runnable`](Self::runnable) among the first `n` queued jobs.  The
+    /// question whether the pool should grow looks no further than
+    /// [`GROW_LOOKAHEAD`]: its cost stays bounded while a deep queue waits
+    /// behind a running job (writes to one file), and a runnable job
+    /// further back is found when a worker picks.
+    pub(crate) fn runnable_within(&self, st: &ProcState<O>, n: usize) -> Option<usize> {
         debug_assert_eq!(
             st.queued_copies,
             st.queue.iter().filter(|a| st.jobs[*a].class.memory).count(),
@@ -518,7 +531,7 @@ impl<O: Os> AioProc<O> {
         if st.queued_copies == st.queue.len() && self.copies_spent(st) {
             return None;
         }
-        (0..st.queue.len()).find(|&i| !self.blocked(st, i))
+        (0..st.queue.len().min(n)).find(|&i| !self.blocked(st, i))
     }
 
     /// Whether as many memory copies run as [`copy_budget`](Self::copy_budget)

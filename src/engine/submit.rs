@@ -36,7 +36,7 @@ use crate::errno::Errno;
 use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, Sleep, SyncKind, UserPtr, Wakeup};
 
 use super::job::{Class, Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
-use super::proc::{AioProc, Guard, ProcState, Retired};
+use super::proc::{AioProc, Guard, ProcState, Retired, GROW_LOOKAHEAD};
 
 /// A checked request, holding its own file reference.
 pub(crate) struct Prepared<O: Os> {
@@ -424,7 +424,7 @@ impl<O: Os> AioProc<O> {
             // The job just queued, at the tail.
             (!self.blocked(st, queued - 1)).then_some(queued - 1)
         } else {
-            self.runnable(st)
+            self.runnable_within(st, GROW_LOOKAHEAD)
         };
         let Some(next) = next else {
             return Kick::None;
