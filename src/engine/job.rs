@@ -21,14 +21,19 @@
 //!   into the aiocb (a copyout, so outside the lock); workers cannot see it.
 //!   A cancel here only sets a flag; the submitter then finishes the job as
 //!   cancelled instead of queueing it.  `abort` is the submitter backing out
-//!   (the copyout failed).
+//!   (the copyout failed).  A job whose aiocb was marked before the lock
+//!   was taken passes through `Reserved` to `Queued` in one lock pass.
 //! * `Queued`: on the run queue.  Cancel moves it straight to `Finishing`.
-//! * `Running`: a worker owns the I/O.  It cannot be cancelled.
-//! * `Finishing`: the result is fixed; whoever made the transition publishes
-//!   it (outside the lock), removes the job and sends its notification.
-//!   While a job is `Finishing` nothing else may touch its aiocb; a
-//!   resubmission of the same aiocb (after `aio_return` saw the published
-//!   result) waits the moment until the job is gone.
+//! * `Running`: a worker owns the I/O.  It cannot be cancelled.  When the
+//!   I/O returns the worker publishes the result (outside the lock), then
+//!   applies `IoDone` and removes the job in one lock pass.
+//! * `Finishing`: the result is fixed; a canceller publishes it (outside
+//!   the lock), sends its notification and removes the job.
+//!
+//! A job whose result is out leaves the table within moments.  A
+//! resubmission of the same aiocb (after `aio_return` saw the result)
+//! waits that moment: for a `Finishing` job, and for a `Running` one when
+//! the aiocb no longer said `JOB_WIP` (see `reserve` in `submit.rs`).
 //!
 //! [`JobState::next`] is the only place a state changes.
 

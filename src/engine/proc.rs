@@ -418,11 +418,12 @@ impl<O: Os> AioProc<O> {
                     self.grow();
                 }
                 let result = self.timed(|| self.perform(op, &io));
-                // The steps of `retire`, in one lock pass: the job stays
-                // `Running` while its result goes out (a resubmission of
-                // the aiocb after its result was seen waits for it to go,
-                // see `reserve`), and the file goes last (`finished`).  As
-                // in `retire(.., quiet)`: no user memory once exit began.
+                // The steps of `retire`, with one lock pass: the slot goes
+                // back before the result goes out (see `slots`), the job
+                // stays `Running` meanwhile (a resubmission of the aiocb
+                // after its result was seen waits for it to go, see
+                // `reserve`), and the file goes last (`finished`).  As in
+                // `retire(.., quiet)`: no user memory once exit began.
                 self.put_slots(1);
                 if !self.quiet.load(Acquire) {
                     self.publish(UserPtr::new(addr), result);
