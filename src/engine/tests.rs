@@ -247,6 +247,35 @@ fn refused_resubmission_leaves_the_old_result() {
     assert_eq!(wait_done(&h, blocker), 0);
 }
 
+/// A program that overwrites the status of an aiocb whose job is running
+/// and submits it again waits for that job (it cannot tell a result that
+/// is out from its own scribbling), interruptibly: a caught signal ends
+/// the wait with EINTR, the aiocb is given back as the program left it,
+/// and the running job finishes normally.
+#[test]
+fn resubmitting_an_overwritten_aiocb_in_flight_waits_interruptibly() {
+    let h = host();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    let buf = h.os.alloc(2);
+    let p = h.os.aiocb(pipe, 0, buf, 2, 0);
+    sys_aio_read(&h, p).unwrap();
+    // Until the worker has the job, a resubmission is a plain duplicate.
+    h.os.wait_started(pipe, 1);
+    h.forget(p);
+    interrupt_next_wait();
+    assert_eq!(sys_aio_read(&h, p), Err(Errno::EINTR));
+    assert_eq!(h.os.private(p).0, JOB_NONE, "the program's status is back");
+    h.os.feed(pipe, b"ok");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.aio().unwrap().jobs() != 0 {
+        assert!(Instant::now() < deadline, "the running job never ended");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(sys_aio_error(&h, p), Ok(0));
+    assert_eq!(sys_aio_return(&h, p), Ok(2));
+    assert_eq!(h.os.peek(buf, 2), b"ok");
+}
+
 #[test]
 fn io_error_is_the_jobs_result_not_the_syscalls() {
     let h = host();
