@@ -79,7 +79,7 @@ pub(crate) struct ProcState<O: Os> {
     /// checks, `aio_error` of a running job, single-job cancel).
     pub jobs: HashMap<usize, Job<O>>,
     /// Queued jobs in submission order.
-    pub queue: VecDeque<usize>,
+    pub queue: VecDeque<Waiting>,
     /// How many of the queued jobs are memory copies ([`Class`]): when
     /// all are and the copy budget is spent, nothing queued can run, which
     /// [`AioProc::runnable`] then knows without looking at each.
@@ -106,6 +106,19 @@ pub(crate) struct ProcState<O: Os> {
     pub waiters: usize,
     /// The process is exiting: no new jobs.
     pub exiting: bool,
+}
+
+/// A queued job as the rules that choose the next one see it: copied from
+/// the job when it is queued, so that choosing reads no table entry (a
+/// write compares itself with every job queued before it on its file).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Waiting {
+    /// The aiocb address (the job's table key).
+    pub addr: usize,
+    /// The job's file.
+    pub key: usize,
+    /// The job's ordering class.
+    pub class: Class,
 }
 
 /// Which jobs a cancellation applies to.
@@ -498,17 +511,18 @@ impl<O: Os> AioProc<O> {
     /// reads skip the look at earlier queued jobs while no write is in the
     /// table: nothing can hold them back.
     pub(crate) fn blocked(&self, st: &ProcState<O>, i: usize) -> bool {
-        let job = &st.jobs[&st.queue[i]];
+        let job = &st.queue[i];
         (job.class.memory && self.copies_spent(st))
             || st
                 .running
                 .iter()
                 .any(|(_, key, c)| *key == job.key && job.class.waits_for(c))
             || ((job.class.order != Order::Free || st.writes > 0)
-                && st.queue.iter().take(i).any(|a| {
-                    let e = &st.jobs[a];
-                    e.key == job.key && job.class.waits_for(&e.class)
-                }))
+                && st
+                    .queue
+                    .iter()
+                    .take(i)
+                    .any(|e| e.key == job.key && job.class.waits_for(&e.class)))
     }
 
     /// The first queued job that may run now.  Workers ask after every
@@ -526,7 +540,7 @@ impl<O: Os> AioProc<O> {
     pub(crate) fn runnable_within(&self, st: &ProcState<O>, n: usize) -> Option<usize> {
         debug_assert_eq!(
             st.queued_copies,
-            st.queue.iter().filter(|a| st.jobs[*a].class.memory).count(),
+            st.queue.iter().filter(|w| w.class.memory).count(),
             "queued_copies out of step"
         );
         if st.queued_copies == st.queue.len() && self.copies_spent(st) {
@@ -556,7 +570,7 @@ impl<O: Os> AioProc<O> {
     fn pick(&self, g: &mut Guard<'_, O>) -> Option<(usize, JobOp, Io<O>, Notify, Option<LioId>)> {
         let st = &mut **g;
         let chosen = self.runnable(st);
-        let addr = st.queue.remove(chosen?)?;
+        let addr = st.queue.remove(chosen?)?.addr;
         let job = st.jobs.get_mut(&addr)?;
         st.queued_copies -= usize::from(job.class.memory);
         let picked = job.apply(Event::Pick);
@@ -695,8 +709,9 @@ impl<O: Os> AioProc<O> {
         }
         if dequeued {
             let jobs = &st.jobs;
-            st.queue.retain(|a| jobs[a].state() == JobState::Queued);
-            st.queued_copies = st.queue.iter().filter(|a| jobs[*a].class.memory).count();
+            st.queue
+                .retain(|w| jobs[&w.addr].state() == JobState::Queued);
+            st.queued_copies = st.queue.iter().filter(|w| w.class.memory).count();
         }
         (canceled, notcanceled)
     }

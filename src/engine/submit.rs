@@ -36,7 +36,7 @@ use crate::errno::Errno;
 use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, Sleep, SyncKind, UserPtr, Wakeup};
 
 use super::job::{Class, Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
-use super::proc::{AioProc, Guard, ProcState, Retired, GROW_LOOKAHEAD};
+use super::proc::{AioProc, Guard, ProcState, Retired, Waiting, GROW_LOOKAHEAD};
 
 /// A checked request, holding its own file reference.
 pub(crate) struct Prepared<O: Os> {
@@ -369,7 +369,11 @@ impl<O: Os> AioProc<O> {
         };
         match job.apply(Event::Enqueue) {
             Ok(JobState::Queued) => {
-                st.queue.push_back(addr);
+                st.queue.push_back(Waiting {
+                    addr,
+                    key: job.key,
+                    class: job.class,
+                });
                 st.queued_copies += usize::from(job.class.memory);
                 self.queued.fetch_add(1, Release);
                 true
@@ -439,9 +443,8 @@ impl<O: Os> AioProc<O> {
         let coming = returning + st.idle + st.spinning;
         // A memory copy can use no more workers than `copy_budget`; one
         // coming back will take it.
-        let copies_covered = st.jobs[&st.queue[next]].class.memory
-            && returning > 0
-            && st.workers >= self.copy_budget();
+        let copies_covered =
+            st.queue[next].class.memory && returning > 0 && st.workers >= self.copy_budget();
         if queued > coming && st.workers < self.sys.max_workers() && !copies_covered {
             st.workers += 1;
             st.idle += 1;

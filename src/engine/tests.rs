@@ -950,13 +950,17 @@ fn memory_per_job_and_process_is_bounded() {
     // A job: its table entry (key, value, one control byte of the hash
     // table) plus its run-queue slot; the README quotes these figures.
     let job = core::mem::size_of::<Job<FakeOs>>();
-    let per_job = job + core::mem::size_of::<usize>() + 1 + core::mem::size_of::<usize>();
+    let slot = core::mem::size_of::<crate::engine::proc::Waiting>();
+    let per_job = job + core::mem::size_of::<usize>() + 1 + slot;
     let proc_base = core::mem::size_of::<AioProc<FakeOs>>();
-    std::println!("job {job} B, per queued job ~{per_job} B, process {proc_base} B");
+    std::println!(
+        "job {job} B, queue slot {slot} B, per queued job ~{per_job} B, process {proc_base} B"
+    );
     assert!(job <= 128, "Job grew to {job} bytes");
     // At the default limit (512 jobs per process) a process's tables stay
-    // under 160 KiB even with the hash table at half load.
-    assert!(per_job * 512 * 2 + proc_base < 160 << 10);
+    // under 192 KiB even with the hash table and the queue at half load.
+    assert!(slot <= 40, "queue slot grew to {slot} bytes");
+    assert!(per_job * 512 * 2 + proc_base < 192 << 10);
 }
 
 #[test]
