@@ -143,6 +143,19 @@ pub(crate) struct Retired<O: Os> {
     pub io: Option<Io<O>>,
 }
 
+impl<O: Os> Retired<O> {
+    /// A job that ends cancelled, taking its file reference with it.
+    pub(crate) fn canceled(addr: usize, job: &mut Job<O>) -> Self {
+        Retired {
+            uaddr: UserPtr::new(addr),
+            result: JobResult::Canceled,
+            notify: job.notify,
+            lio: job.lio,
+            io: job.io.take(),
+        }
+    }
+}
+
 /// The AIO state of one process.
 pub struct AioProc<O: Os> {
     /// `(c)` Host services of this process.
@@ -678,13 +691,7 @@ impl<O: Os> AioProc<O> {
                 Ok(JobState::Finishing) => {
                     canceled = true;
                     dequeued = true;
-                    batch.push(Retired {
-                        uaddr: UserPtr::new(addr),
-                        result: JobResult::Canceled,
-                        notify: job.notify,
-                        lio: job.lio,
-                        io: job.io.take(),
-                    });
+                    batch.push(Retired::canceled(addr, job));
                 }
                 Ok(_) => canceled = true,
                 Err(_) => notcanceled |= was == JobState::Running,

@@ -379,13 +379,7 @@ impl<O: Os> AioProc<O> {
                 true
             }
             Ok(_) => {
-                batch.push(Retired {
-                    uaddr: UserPtr::new(addr),
-                    result: JobResult::Canceled,
-                    notify: job.notify,
-                    lio: job.lio,
-                    io: job.io.take(),
-                });
+                batch.push(Retired::canceled(addr, job));
                 false
             }
             Err(_) => {
