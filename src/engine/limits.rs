@@ -139,9 +139,9 @@ impl System {
     /// 0, the default, never spins: the NetBSD kernel and rump hosts keep
     /// it, since a kernel thread must not busy-wait; the Linux host sets
     /// it where there is more than one CPU.  (Tried in a rump kernel with
-    /// 5 µs: a worker waiting for a job and a client in `aio_suspend`
-    /// spun on the two virtual CPUs, the clock thread never got one, and
-    /// the spins, timed by that clock, never ended.)
+    /// 5 µs: the benchmark hung with a worker spinning for good while
+    /// other kernel threads queued for a virtual CPU; a spin timed by the
+    /// kernel's clock ends only if the clock's thread gets to run.)
     pub fn spin_ns(&self) -> u64 {
         self.spin_ns.load(Relaxed)
     }
