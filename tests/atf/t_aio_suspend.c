@@ -19,6 +19,24 @@
 
 static char bufs[4][32];
 
+/*
+ * a: a read pending on the empty pipe p (made here); f: a read of a
+ * 4-byte file, complete (its result not yet collected).
+ */
+static void
+pending_and_done(int p[2], struct aiocb *a, struct aiocb *f)
+{
+	int fd;
+
+	h_pipe(p);
+	fd = h_file("f", "file", 4);
+	h_cb(a, p[0], bufs[0], 4, 0);
+	h_cb(f, fd, bufs[1], 4, 0);
+	ATF_REQUIRE_EQ(aio_read(f), 0);
+	ATF_REQUIRE_EQ(h_wait(f), 0);
+	ATF_REQUIRE_EQ(aio_read(a), 0);
+}
+
 H_TC(one_of_several, "returns when one of several operations completes")
 ATF_TC_BODY(one_of_several, tc)
 {
@@ -70,15 +88,9 @@ ATF_TC_BODY(already_done, tc)
 	const struct aiocb *list[2] = { &a, &f };
 	struct timespec to = h_ts_ms(H_WAIT_MS);
 	long long t0;
-	int p[2], fd;
+	int p[2];
 
-	h_pipe(p);
-	fd = h_file("f", "file", 4);
-	h_cb(&a, p[0], bufs[0], 4, 0);
-	h_cb(&f, fd, bufs[1], 4, 0);
-	ATF_REQUIRE_EQ(aio_read(&f), 0);
-	ATF_REQUIRE_EQ(h_wait(&f), 0);
-	ATF_REQUIRE_EQ(aio_read(&a), 0);
+	pending_and_done(p, &a, &f);
 
 	t0 = h_now_ms();
 	ATF_REQUIRE_EQ(aio_suspend(list, 2, &to), 0);
@@ -96,15 +108,9 @@ ATF_TC_BODY(null_entries, tc)
 	const struct aiocb *list[5];
 	struct timespec to;
 	struct h_delayed d;
-	int p[2], fd;
+	int p[2];
 
-	h_pipe(p);
-	fd = h_file("f", "file", 4);
-	h_cb(&a, p[0], bufs[0], 4, 0);
-	h_cb(&f, fd, bufs[1], 4, 0);
-	ATF_REQUIRE_EQ(aio_read(&f), 0);
-	ATF_REQUIRE_EQ(h_wait(&f), 0);
-	ATF_REQUIRE_EQ(aio_read(&a), 0);
+	pending_and_done(p, &a, &f);
 
 	/* Only a pending operation among NULLs: times out. */
 	list[0] = NULL;
@@ -159,15 +165,9 @@ ATF_TC_BODY(zero_timeout, tc)
 	const struct aiocb *list[1];
 	struct timespec to = { 0, 0 };
 	long long t0;
-	int p[2], fd;
+	int p[2];
 
-	h_pipe(p);
-	fd = h_file("f", "file", 4);
-	h_cb(&a, p[0], bufs[0], 4, 0);
-	h_cb(&f, fd, bufs[1], 4, 0);
-	ATF_REQUIRE_EQ(aio_read(&f), 0);
-	ATF_REQUIRE_EQ(h_wait(&f), 0);
-	ATF_REQUIRE_EQ(aio_read(&a), 0);
+	pending_and_done(p, &a, &f);
 
 	list[0] = &a;
 	t0 = h_now_ms();

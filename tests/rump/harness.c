@@ -275,6 +275,18 @@ t_cb(void)
 	return cb;
 }
 
+struct aiocb *
+t_cb_io(int fd, size_t n)
+{
+	struct aiocb *cb;
+
+	cb = t_cb();
+	cb->aio_fildes = fd;
+	cb->aio_buf = t_buf(n);
+	cb->aio_nbytes = n;
+	return cb;
+}
+
 void *
 t_buf(size_t n)
 {

@@ -135,6 +135,7 @@ void t_skip(const char *reason);
  * if nothing is still in flight (the kernel may still write into them).
  */
 struct aiocb *t_cb(void);		/* zeroed aiocb, SIGEV_NONE */
+struct aiocb *t_cb_io(int fd, size_t n); /* t_cb for n bytes of fd at 0 */
 void *t_buf(size_t n);			/* zeroed buffer */
 int t_fd(int fd);			/* returns fd */
 int t_file(const char *name, size_t size, int flags); /* /tmp file */

@@ -40,10 +40,7 @@ close_in_flight(void)
 
 	t_pipe(p);
 	REQUIRE(p[0] >= 0);
-	a = t_cb();
-	a->aio_fildes = p[0];
-	a->aio_buf = t_buf(16);
-	a->aio_nbytes = 16;
+	a = t_cb_io(p[0], 16);
 	REQUIRE((e = t_submit('r', a)) == 0, "aio_read: %d", e);
 	t_settle();
 	REQUIRE(rump_sys_aio_error(a) == NB_EINPROGRESS, "read not pending");
@@ -99,10 +96,7 @@ component_is_rust(void)
 
 	t_pipe(p);
 	REQUIRE(p[0] >= 0);
-	a = t_cb();
-	a->aio_fildes = p[0];
-	a->aio_buf = t_buf(16);
-	a->aio_nbytes = 16;
+	a = t_cb_io(p[0], 16);
 	a->aio_reqprio = 0;
 	a->aio_sigevent.sigev_value.sival_int = 1;
 	REQUIRE((e = t_submit('r', a)) == 0, "aio_read: %d", e);
@@ -180,10 +174,7 @@ exit_in_flight(void)
 	/* serve the dead process's reads if they still exist, then ours */
 	REQUIRE(rump_sys_write(p[1], "deaddeaddeaddeaddeaddeaddeaddead", 32)
 	    == 32, "pipe write: errno %d", errno);
-	a = t_cb();
-	a->aio_fildes = p[0];
-	a->aio_buf = t_buf(16);
-	a->aio_nbytes = 16;
+	a = t_cb_io(p[0], 16);
 	REQUIRE((e = t_submit('r', a)) == 0, "aio_read after the exit: %d", e);
 	REQUIRE(rump_sys_write(p[1], "0123456789abcdef", 16) == 16,
 	    "pipe write: errno %d", errno);

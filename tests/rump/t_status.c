@@ -9,7 +9,6 @@ void
 error_states(void)
 {
 	struct aiocb *never, *pend, *dir;
-	char *b;
 	int p[2], e, fd, k;
 	ssize_t rv;
 
@@ -26,10 +25,7 @@ error_states(void)
 
 	t_pipe(p);
 	REQUIRE(p[0] >= 0);
-	pend = t_cb();
-	pend->aio_fildes = p[0];
-	pend->aio_buf = b = t_buf(16);
-	pend->aio_nbytes = 16;
+	pend = t_cb_io(p[0], 16);
 	REQUIRE((e = t_submit('r', pend)) == 0, "aio_read: %d", e);
 	t_settle();
 	CHECK((e = rump_sys_aio_error(pend)) == NB_EINPROGRESS,
@@ -38,7 +34,8 @@ error_states(void)
 	    errno);
 	CHECK((e = t_wait(pend, 5000)) == 0, "after data: aio_error %d", e);
 	CHECK((rv = rump_sys_aio_return(pend)) == 8, "aio_return %zd", rv);
-	CHECK(memcmp(b, "12345678", 8) == 0, "data differs");
+	CHECK(memcmp((const void *)pend->aio_buf, "12345678", 8) == 0,
+	    "data differs");
 
 	/* An error only the I/O itself can find: reading a directory. */
 	REQUIRE((fd = t_fd(rump_sys_open("/tmp", RUMP_O_RDONLY, 0))) >= 0,
