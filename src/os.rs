@@ -46,7 +46,8 @@ pub enum Sleep {
     Uninterruptible,
     /// A worker waiting for jobs: ends with `Interrupted` only when the
     /// worker must leave because its process is exiting (NetBSD sets
-    /// LW_WEXIT on every LWP before the exit hooks run; hosts whose workers
+    /// LW_WEXIT on every LWP before the exit and exec hooks run; a rump
+    /// kernel sets LW_RUMP_QEXIT when a remote client goes; hosts whose workers
     /// die with the process never report it), and with `TimedOut` after
     /// the idle timeout if one is given.
     Worker {

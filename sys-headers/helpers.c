@@ -55,6 +55,18 @@
 #define	AIOK_PROC_LOCK	(proc_lock)
 #endif
 
+/*
+ * A spare worker that retires calls lwp_exit() long before its process
+ * exits: detached, it is freed then rather than kept as a zombie nobody
+ * reaps until exit_lwps().  A rump kernel's lwp_create() takes no flags.
+ */
+#if defined(AIOK_RUMP)
+#define	AIOK_WORKER_FLAGS	0
+void	rump_lwproc_releaselwp(void);
+#else
+#define	AIOK_WORKER_FLAGS	LWP_DETACHED
+#endif
+
 struct kmutex *
 aiok_mutex_create(void)
 {
@@ -152,12 +164,19 @@ aiok_cv_wait(struct kcondvar *cv, struct kmutex *mtx, int how,
 		 * A worker sleeps interruptibly so that exit_lwps() can wake
 		 * it; with every signal blocked only LW_WEXIT (or a stop)
 		 * interrupts it.  A stop must not make it spin: pause one
-		 * tick uninterruptibly and report a plain wakeup.  In a rump
-		 * kernel workers cannot exit (see aiok_worker_exit): no idle
-		 * timeout, no exit wakeup.
+		 * tick uninterruptibly and report a plain wakeup.
+		 *
+		 * In a rump kernel nothing ends a worker but the end of a
+		 * remote client: the server marks every LWP of the client's
+		 * process LW_RUMP_QEXIT, and from then on every sleep of that
+		 * LWP returns at once.  The worker must leave then (see
+		 * aiok_worker_exit), or it spins.  No idle timeout there:
+		 * for a local client nothing would reap the LWP.
 		 */
 #if defined(AIOK_RUMP)
-		cv_wait(cv, mtx);
+		error = cv_wait_sig(cv, mtx);
+		if (error != 0 && (curlwp->l_flag & LW_RUMP_QEXIT) != 0)
+			return EINTR;
 		return 0;
 #endif
 		if (timeout_ns == 0)
@@ -403,11 +422,11 @@ aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
 		return EAGAIN;
 	sigfillset(&mask);
 #ifdef AIOK_LWP_CREATE_HAS_SIGMASK
-	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0, fn, arg, &l,
-	    SCHED_OTHER, &mask, NULL);
+	error = lwp_create(curlwp, p, uaddr, AIOK_WORKER_FLAGS, NULL, 0, fn,
+	    arg, &l, SCHED_OTHER, &mask, NULL);
 #else
-	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0, fn, arg, &l,
-	    SCHED_OTHER);
+	error = lwp_create(curlwp, p, uaddr, AIOK_WORKER_FLAGS, NULL, 0, fn,
+	    arg, &l, SCHED_OTHER);
 #endif
 	if (error != 0) {
 		uvm_uarea_free(uaddr);
@@ -444,13 +463,20 @@ aiok_worker_exit(void)
 
 #if defined(AIOK_RUMP)
 	/*
-	 * A rump kernel cannot end a running LWP made by lwp_create() (its
-	 * lwp_exit() only cancels one that never ran), so a worker there
-	 * never retires (aiok_cv_wait never times it out) and this is not
-	 * reached.
+	 * A rump kernel's lwp_exit() only cancels an LWP that never ran; a
+	 * running one leaves through lwp_userret() once LW_RUMP_QEXIT is
+	 * set (the only way aiok_cv_wait lets a worker go here).  Dropping
+	 * the LWP's reference first makes leaving the CPU free it, and with
+	 * the process's last LWP the process, whose exit hooks then free its
+	 * AIO state.  Without it the process, its descriptors and its AIO
+	 * state would outlive the client.
 	 */
-	panic("netbsd-aio: worker exit in a rump kernel");
+	KASSERT((curlwp->l_flag & LW_RUMP_QEXIT) != 0);
+	rump_lwproc_releaselwp();
+	lwp_userret(curlwp);
+	panic("netbsd-aio: worker not let go in a rump kernel");
 #else
+	/* Detached (aiok_worker_create): nobody waits to reap it. */
 	lwp_exit(curlwp);
 	panic("netbsd-aio: lwp_exit returned");
 #endif
@@ -592,7 +618,15 @@ static const struct syscall_package aio_syscalls[] = {
 
 static struct sysctllog *aio_sysctllog;
 static void *aio_exithook;
+static void *aio_exechook;
 
+/*
+ * Both hooks run after every other LWP of the process is gone (exit1()
+ * and execve call exit_lwps() first, and our workers sleep interruptibly
+ * for it): what is left are queued jobs, cancelled without notification,
+ * and the state.  An exec must not leave them: the next request would
+ * start a worker that runs the old image's jobs against the new one.
+ */
 static void
 aio_exit_hook(struct proc *p, void *arg)
 {
@@ -689,22 +723,37 @@ aio_modcmd(modcmd_t cmd, void *arg)
 		error = aio_rs_init();
 		if (error != 0)
 			return error;
+		/*
+		 * The hooks before the calls: a process that gets AIO state
+		 * must find them in place when it exits or execs.
+		 */
+		aio_exithook = exithook_establish(aio_exit_hook, NULL);
+		aio_exechook = exechook_establish(aio_exit_hook, NULL);
+		if (aio_exithook == NULL || aio_exechook == NULL) {
+			error = ENOMEM;
+			goto fail_hooks;
+		}
+		error = aio_sysctl_init();
+		if (error != 0)
+			goto fail_sysctl;
 		error = syscall_establish(NULL, aio_syscalls);
 		if (error != 0)
-			return error;
-		error = aio_sysctl_init();
-		if (error != 0) {
-			sysctl_teardown(&aio_sysctllog);
-			(void)syscall_disestablish(NULL, aio_syscalls);
-			return error;
-		}
-		aio_exithook = exithook_establish(aio_exit_hook, NULL);
+			goto fail_sysctl;
 		return 0;
+	fail_sysctl:
+		sysctl_teardown(&aio_sysctllog);
+	fail_hooks:
+		if (aio_exechook != NULL)
+			exechook_disestablish(aio_exechook);
+		if (aio_exithook != NULL)
+			exithook_disestablish(aio_exithook);
+		aio_exechook = aio_exithook = NULL;
+		return error;
 	case MODULE_CMD_FINI:
 		/*
 		 * Take the calls away first so that no process can start
-		 * using AIO behind the check, then refuse if one still has
-		 * AIO state.
+		 * using AIO behind the check, then refuse while one still
+		 * has AIO state or a hook is freeing some.
 		 */
 		error = syscall_disestablish(NULL, aio_syscalls);
 		if (error != 0)
@@ -714,8 +763,10 @@ aio_modcmd(modcmd_t cmd, void *arg)
 			(void)syscall_establish(NULL, aio_syscalls);
 			return error;
 		}
-		exithook_disestablish(aio_exithook);
 		sysctl_teardown(&aio_sysctllog);
+		exechook_disestablish(aio_exechook);
+		exithook_disestablish(aio_exithook);
+		aio_exechook = aio_exithook = NULL;
 		return 0;
 	default:
 		return ENOTTY;

@@ -199,6 +199,12 @@ pub struct AioProc<O: Os> {
     pub(crate) service_ns: AtomicU64,
 }
 
+impl<O: Os> Drop for AioProc<O> {
+    fn drop(&mut self) {
+        self.sys.proc_gone();
+    }
+}
+
 /// How many queued jobs [`AioProc::kick`] looks at for one that could use
 /// another worker (see [`AioProc::runnable_within`]).
 pub(crate) const GROW_LOOKAHEAD: usize = 64;
@@ -208,7 +214,8 @@ pub(crate) type Guard<'a, O> = MutexGuard<'a, <O as Os>::Mutex, ProcState<O>>;
 impl<O: Os> AioProc<O> {
     /// Creates a process's AIO state; the host keeps the returned reference
     /// (NetBSD: `p->p_aio`) until [`AioProc::exit`] has returned.  The
-    /// process counts in [`System::procs`] from here until `exit`.
+    /// process counts in [`System::procs`] from here until the state is
+    /// dropped: a module may unload only once no state is left to free.
     pub fn new(os: O, sys: &'static System) -> Arc<Self> {
         let serial = sys.proc_created();
         Arc::new_cyclic(|me| AioProc {
@@ -655,7 +662,6 @@ impl<O: Os> AioProc<O> {
             self.done.wait(&mut g, Sleep::Uninterruptible);
         }
         g.waiters -= 1;
-        self.sys.proc_gone();
     }
 
     /// The first half of [`exit`](Self::exit): refuse new jobs and cancel

@@ -5,6 +5,7 @@
 
 use alloc::sync::Arc;
 use core::ffi::{c_int, c_long, c_longlong, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use crate::abi::{netbsd_codec as codec, NSIG};
 use crate::engine::{AioProc, System};
@@ -365,21 +366,39 @@ pub extern "C" fn aio_rs_init() -> c_int {
 /// process still has AIO state.
 #[no_mangle]
 pub extern "C" fn aio_rs_fini() -> c_int {
-    if SYS.procs() > 0 {
+    if SYS.procs() > 0 || HOOKS_RUNNING.load(SeqCst) > 0 {
         Errno::EBUSY.get()
     } else {
         0
     }
 }
 
-/// The exit hook: by now exit_lwps() has ended every worker; cancel what is
-/// left and free the state.
+/// Exit and exec hooks between their start and the state's last byte
+/// freed: [`System::procs`] drops inside the free (`Drop` of the state),
+/// and the module must not go while the free still runs its code.  What
+/// remains unguarded is the hook's return path, a few instructions, as for
+/// any module's exit hook (exithook_disestablish does not wait for running
+/// hooks).
+static HOOKS_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// The exit and exec hook: by now exit_lwps() has ended every worker;
+/// cancel what is left and free the state.
 ///
 /// # Safety
 ///
-/// `p` is the exiting process, in its exit path.
+/// `p` is the exiting or exec'ing process, in that path.
 #[no_mangle]
 pub unsafe extern "C" fn aio_rs_proc_exit(p: *mut sys::proc) {
+    HOOKS_RUNNING.fetch_add(1, SeqCst);
+    // SAFETY: as this function's.
+    unsafe { proc_exit(p) };
+    HOOKS_RUNNING.fetch_sub(1, SeqCst);
+}
+
+/// # Safety
+///
+/// As [`aio_rs_proc_exit`].
+unsafe fn proc_exit(p: *mut sys::proc) {
     // SAFETY: `p` is the exiting process, in its exit path.
     let raw = unsafe { sys::aiok_proc_aio(p) }
         .cast::<AioProc<NetBsdOs>>()

@@ -3,7 +3,8 @@
 //! A worker is an LWP of the user process (so it shares the vmspace that
 //! copyout and uiomove reach), created with every signal blocked.  Its body
 //! is a boxed Rust closure handed through a thin pointer; when the body
-//! returns the LWP exits through `lwp_exit`.
+//! returns the LWP exits (`aiok_worker_exit`: `lwp_exit` of a detached LWP
+//! in a kernel, `lwp_userret` of a departed client's LWP in a rump kernel).
 
 use alloc::boxed::Box;
 use core::ffi::c_void;

@@ -69,6 +69,7 @@
 	CASE(close_in_flight)					\
 	CASE(component_is_rust)					\
 	CASE(exit_in_flight)					\
+	CASE(exit_teardown)					\
 	CASE(torn_results)
 CASES
 #undef CASE
@@ -160,6 +161,9 @@ static const struct tcase {
 	  "(NetBSD's C component copies the aiocb back)" },
 	{ "exit_in_flight", 'P', exit_in_flight,
 	  "remote: a process exits with reads in flight; the server goes on" },
+	{ "exit_teardown", 'C', exit_teardown,
+	  "remote: a departed client's jobs, files and process are freed; "
+	  "the server does not spin" },
 	{ "torn_results", 'P', torn_results,
 	  "many polled reads: never aio_error()==0 with aio_return()==-1" },
 };

@@ -118,7 +118,10 @@ component_is_rust(void)
 }
 
 #ifdef REMOTE
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <rump/rumpclient.h>
@@ -195,7 +198,114 @@ exit_in_flight(void)
 	CHECK((e = t_wait(f, 5000)) == 0, "file read: aio_error %d", e);
 	CHECK((r = rump_sys_aio_return(f)) == 50, "file read: %zd", r);
 }
+
+/* utime + stime of process pid in clock ticks, or -1 */
+static long
+cpu_ticks(long pid)
+{
+	char path[64], buf[1024], *q;
+	unsigned long ut, st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* fields 14 and 15, counted after the ")" that ends the name */
+	if ((q = strrchr(buf, ')')) == NULL ||
+	    sscanf(q + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
+/*
+ * A client that goes away must take its AIO state with it: its workers
+ * leave, its jobs let their files go, and the process is freed (a rump
+ * kernel frees a process, and runs its exit hooks, when its last LWP is
+ * gone; until then getsid(pid) finds it).  The departed client had an
+ * aio_read pending on a pipe.  And the server must not be left busy: a
+ * worker that ignored the client's departure would spin, as every sleep
+ * of such an LWP returns at once.
+ */
+void
+exit_teardown(void)
+{
+	const char *spid = getenv("RUMP_TEST_SERVER_PID");
+	long t0, t1, hz = sysconf(_SC_CLK_TCK);
+	int hp[2], st, w, r;
+	pid_t pid, rpid;
+	int64_t deadline;
+
+	REQUIRE(pipe(hp) == 0, "pipe: errno %d", errno);
+	pid = rumpclient_fork();
+	REQUIRE(pid != -1, "rumpclient_fork: errno %d", errno);
+	if (pid == 0) {
+		static struct aiocb c;
+		static char b[16];
+		int p[2];
+
+		close(hp[0]);
+		rpid = rump_sys_getpid();
+		if (write(hp[1], &rpid, sizeof(rpid)) != sizeof(rpid))
+			_exit(1);
+		if (rump_sys_pipe(p) != 0)
+			_exit(2);
+		c.aio_fildes = p[0];
+		c.aio_buf = b;
+		c.aio_nbytes = sizeof(b);
+		if (rump_sys_aio_read(&c) != 0)
+			_exit(3);
+		usleep(200000);
+		_exit(rump_sys_aio_error(&c) == NB_EINPROGRESS ? 0 : 4);
+	}
+	close(hp[1]);
+	r = read(hp[0], &rpid, sizeof(rpid));
+	close(hp[0]);
+	deadline = t_now_ms() + 5000;
+	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && t_now_ms() < deadline)
+		usleep(10000);
+	if (w != pid) {
+		FAIL("forked client did not exit within 5 s");
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		return;
+	}
+	REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "forked client: status "
+	    "%#x (1: pid, 2: pipe, 3: aio_read refused, 4: read not pending)",
+	    st);
+	REQUIRE(r == sizeof(rpid) && rpid > 0, "no rump pid from the client");
+
+	deadline = t_now_ms() + 5000;
+	while ((w = rump_sys_getsid(rpid)) >= 0 && t_now_ms() < deadline)
+		usleep(50000);
+	CHECK(w < 0 && errno == 3 /* ESRCH */, "5 s after the client left "
+	    "its rump process %d still exists (getsid: %d, errno %d): a "
+	    "worker or the AIO state kept it", (int)rpid, w, w < 0 ? errno : 0);
+
+	if (spid == NULL) {
+		t_info("RUMP_TEST_SERVER_PID not set: server CPU not checked");
+		return;
+	}
+	t0 = cpu_ticks(atol(spid));
+	usleep(1000000);
+	t1 = cpu_ticks(atol(spid));
+	REQUIRE(t0 >= 0 && t1 >= 0, "cannot read /proc/%s/stat", spid);
+	CHECK((t1 - t0) * 4 < hz, "idle rump_server used %ld ticks of %ld in "
+	    "the second after a client left", t1 - t0, hz);
+}
 #else
+void
+exit_teardown(void)
+{
+	t_skip("remote only (needs rumpclient_fork)");
+}
+
 void
 exit_in_flight(void)
 {
