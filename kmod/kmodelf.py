@@ -25,10 +25,16 @@ ELF object (the module before or after linking):
   fpu OBJ              SSE/AVX/MMX/x87 instructions in the disassembly
   frames OBJ [--limit N] [--top N]
                        stack frame of every function, from its prologue
+  recursion OBJ [--allow 'F1; F2'...]
+                       cycles in the graph of direct calls and tail calls
+                       (objdump -d and the relocations); exit 1 on one
+                       whose functions (demangled, without hashes) are
+                       not exactly those of an --allow entry
 
 Exit status: 0 ok, 1 check failed, 2 usage or unreadable object.
 """
 
+import bisect
 import re
 import struct
 import subprocess
@@ -550,6 +556,279 @@ def cmd_frames(path, limit, top):
     return 1 if over else 0
 
 
+# --- call graph -----------------------------------------------------------
+
+INSN = re.compile(r"^\s+([0-9a-f]+):\t(.*)$")
+SECTION_HDR = re.compile(r"^Disassembly of section (.*):$")
+
+
+def instructions(elf):
+    """{section index: [(offset, mnemonic, operands)]} for the executable
+    sections, from objdump -d (sections matched to indices by name, in
+    order)."""
+    try:
+        p = subprocess.run(["objdump", "-d", "-w", "--no-show-raw-insn",
+                            elf.path], check=True, capture_output=True,
+                           text=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"kmodelf: objdump failed: {e}", file=sys.stderr)
+        sys.exit(2)
+    by_name = {}
+    for s in elf.sections:
+        if s.flags & SHF_EXECINSTR and s.type == SHT_PROGBITS:
+            by_name.setdefault(s.name, []).append(s.idx)
+    out, sec = {}, None
+    for line in p.stdout.splitlines():
+        m = SECTION_HDR.match(line)
+        if m:
+            left = by_name.get(m.group(1))
+            sec = left.pop(0) if left else None
+            if sec is not None:
+                out[sec] = []
+            continue
+        m = INSN.match(line)
+        if not m or sec is None:
+            continue
+        words = m.group(2).split("#", 1)[0].split()
+        while words and (words[0] in PREFIXES or words[0].startswith("rex")):
+            words.pop(0)
+        if words:
+            out[sec].append((int(m.group(1), 16), words[0],
+                             " ".join(words[1:])))
+    return out
+
+
+class CallGraph:
+    """The direct calls between the functions of an object.  A node is a
+    function: (section index, start), from the STT_FUNC symbols (the whole
+    section when no function symbol covers a place).  An edge is a call or
+    a jump out of the function (a tail call) whose target is known without
+    running the code: a relocation against a symbol or section (PC32,
+    PLT32), a resolved displacement inside the section, or an indirect
+    call through a slot of the module's private GOT (whose R_X86_64_64
+    names the callee).  Calls through registers or other memory are
+    indirect and only counted."""
+
+    def __init__(self, elf):
+        self.elf = elf
+        self.funcs = {}         # section -> sorted [(start, end, name)]
+        for s in elf.symbols:
+            if s.type == STT_FUNC and 0 < s.shndx < 0xff00:
+                self.funcs.setdefault(s.shndx, []).append(
+                    (s.value, s.value + s.size, s.name))
+        for v in self.funcs.values():
+            v.sort(key=lambda f: (f[0], -f[1]))
+        self.got = {}           # GOT offset -> Reloc
+        got = elf.section_named(GOT_SECTION)
+        self.got_idx = got.idx if got is not None else None
+        if got is not None:
+            for r in elf.relocs_for(got.idx):
+                if r.type == R_X86_64["64"]:
+                    self.got[r.offset] = r
+        self.names = {}         # node -> symbol name
+        self.edges = {}         # node -> {node: "call" | "tail call"}
+        self.external = set()   # undefined symbols called
+        self.indirect = 0
+        self.via_got = 0
+        self.build()
+
+    def node(self, sec, off):
+        best = None
+        for lo, hi, name in self.funcs.get(sec, ()):
+            if lo <= off < max(hi, lo + 1) and (best is None or lo >= best[0]):
+                best = (lo, name)
+        if best is None:
+            n = (sec, 0)
+            self.names.setdefault(n, self.elf.sections[sec].name)
+            return n
+        n = (sec, best[0])
+        self.names.setdefault(n, best[1])
+        return n
+
+    def place(self, sym, addend):
+        """(section, offset) or the undefined symbol's name for S + A."""
+        s = self.elf.symbols[sym]
+        if s.shndx == SHN_UNDEF:
+            return s.name
+        if s.shndx in (SHN_ABS, SHN_COMMON) or s.shndx >= 0xff00:
+            return None
+        return s.shndx, (0 if s.type == STT_SECTION else s.value) + addend
+
+    def target(self, r, next_ip, indirect):
+        """Where a call or jump whose operand a relocation fills goes."""
+        if r.type in GOT_FAMILY:
+            # Not yet rewritten by fix-relocs: the GOT entry holds S.
+            return self.place(r.sym, 0) if indirect else None
+        if r.type not in (R_PC32, R_PLT32):
+            return None
+        where = self.place(r.sym, (r.addend or 0) + next_ip - r.offset)
+        if not indirect:
+            return where
+        # call *slot(%rip): a slot of the private GOT holds its callee.
+        if isinstance(where, tuple) and where[0] == self.got_idx and \
+                where[1] in self.got:
+            g = self.got[where[1]]
+            self.via_got += 1
+            return self.place(g.sym, g.addend or 0)
+        return None
+
+    def build(self):
+        elf = self.elf
+        for sec, insns in instructions(elf).items():
+            rel = sorted((r.offset, r) for r in elf.relocs_for(sec))
+            offs = [o for o, _ in rel]
+            size = elf.sections[sec].size
+            for i, (addr, mnem, ops) in enumerate(insns):
+                is_call = mnem.startswith("call")
+                if not (is_call or mnem.startswith("j")):
+                    continue
+                me = self.node(sec, addr)
+                self.edges.setdefault(me, {})
+                next_ip = insns[i + 1][0] if i + 1 < len(insns) else size
+                k = bisect.bisect_right(offs, addr)
+                r = rel[k][1] if k < len(rel) and offs[k] < next_ip else None
+                indirect = ops.startswith("*")
+                if r is not None:
+                    where = self.target(r, next_ip, indirect)
+                elif not indirect and re.match(r"^[0-9a-f]+\b", ops):
+                    where = (sec, int(ops.split()[0], 16))
+                else:
+                    where = None
+                if where is None:
+                    if indirect and is_call:
+                        self.indirect += 1
+                    continue
+                if isinstance(where, str):
+                    self.external.add(where)
+                    continue
+                to = self.node(*where)
+                if to == me and not is_call:
+                    continue        # a jump inside the function
+                kind = "call" if is_call else "tail call"
+                if self.edges[me].get(to) != "call":
+                    self.edges[me][to] = kind
+                self.edges.setdefault(to, {})
+
+    def sccs(self):
+        """Strongly connected components (Tarjan, iterative)."""
+        index, low, on, stack, out = {}, {}, set(), [], []
+        for root in self.edges:
+            if root in index:
+                continue
+            work = [(root, iter(self.edges[root]))]
+            index[root] = low[root] = len(index)
+            stack.append(root)
+            on.add(root)
+            while work:
+                v, it = work[-1]
+                w = next(it, None)
+                if w is not None:
+                    if w not in index:
+                        index[w] = low[w] = len(index)
+                        stack.append(w)
+                        on.add(w)
+                        work.append((w, iter(self.edges[w])))
+                    elif w in on:
+                        low[v] = min(low[v], index[w])
+                    continue
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[v])
+                if low[v] == index[v]:
+                    comp = []
+                    while True:
+                        w = stack.pop()
+                        on.discard(w)
+                        comp.append(w)
+                        if w == v:
+                            break
+                    out.append(comp)
+        return out
+
+    def cycle(self, comp):
+        """A shortest cycle through comp's first node, inside comp."""
+        members, start = set(comp), min(comp, key=lambda n: self.names[n])
+        prev, todo = {}, [start]
+        while todo:
+            nxt = []
+            for v in todo:
+                for w in self.edges[v]:
+                    if w not in members:
+                        continue
+                    if w == start:
+                        path = [v]
+                        while path[-1] != start:
+                            path.append(prev[path[-1]])
+                        return [start] + path[::-1][1:] + [start] \
+                            if len(path) > 1 else [start, start]
+                    if w not in prev:
+                        prev[w] = v
+                        nxt.append(w)
+            todo = nxt
+        return [start]
+
+
+def demangler():
+    """A function demangling a list of names with c++filt (which reads
+    Rust's legacy and v0 manglings); names unchanged without it."""
+    def run(names):
+        if not names:
+            return {}
+        try:
+            p = subprocess.run(["c++filt"], input="\n".join(names) + "\n",
+                               capture_output=True, text=True, check=True)
+            out = p.stdout.splitlines()
+        except (OSError, subprocess.CalledProcessError):
+            out = []
+        if len(out) != len(names):
+            out = names
+        return dict(zip(names, out))
+    return run
+
+
+def short(name):
+    """A demangled name without Rust's ::h<hash> suffix and crate
+    disambiguators, for printing and for the allowlist."""
+    name = re.sub(r"::h[0-9a-f]{16}$", "", name)
+    return re.sub(r"\[[0-9a-f]+\]", "", name)
+
+
+def cmd_recursion(elf, allow):
+    """Fails on a cycle of direct calls: a strongly connected component of
+    more than one function, or a function calling itself.  `allow` lists
+    (set of short demangled names) components that are accepted."""
+    g = CallGraph(elf)
+    dm = demangler()(sorted(set(g.names.values())))
+    label = {n: short(dm.get(g.names[n], g.names[n])) for n in g.names}
+    nedges = sum(len(v) for v in g.edges.values())
+    tails = sum(1 for v in g.edges.values() for k in v.values()
+                if k == "tail call")
+    print(f"{len(g.edges)} functions, {nedges} direct call edges "
+          f"({tails} tail calls, {g.via_got} calls through the private GOT), "
+          f"{len(g.external)} kernel functions called")
+    print(f"{g.indirect} indirect calls (function pointers, trait objects) "
+          f"are not seen: this proves only the absence of direct recursion")
+    bad = allowed = 0
+    for comp in g.sccs():
+        if len(comp) == 1 and comp[0] not in g.edges[comp[0]]:
+            continue
+        names = sorted(label[n] for n in comp)
+        path = " -> ".join(label[n] for n in g.cycle(comp))
+        if set(names) in allow:
+            allowed += 1
+            print(f"allowed cycle ({len(comp)} functions): {path}")
+            continue
+        bad += 1
+        what = "self-call" if len(comp) == 1 else \
+            f"cycle ({len(comp)} functions)"
+        print(f"{what}: {path}")
+        if len(comp) > 2:
+            print("  in the component: " + "; ".join(names))
+    print(f"cycles of direct calls: {bad}" +
+          (f" ({allowed} allowed)" if allowed else ""))
+    return 1 if bad else 0
+
+
 def main(argv):
     if len(argv) < 3 or argv[1] in ("-h", "--help"):
         print(__doc__.strip())
@@ -586,6 +865,17 @@ def main(argv):
             rest = rest[2:]
         load(path)
         return cmd_frames(path, limit, top)
+    if cmd == "recursion":
+        allow, rest = [], argv[3:]
+        while rest:
+            if rest[0] == "--allow" and len(rest) > 1:
+                allow.append(set(n.strip() for n in rest[1].split(";")))
+            else:
+                print(f"kmodelf: bad recursion option {rest[0]}",
+                      file=sys.stderr)
+                return 2
+            rest = rest[2:]
+        return cmd_recursion(load(path), allow)
     print(f"kmodelf: unknown command {cmd}", file=sys.stderr)
     return 2
 

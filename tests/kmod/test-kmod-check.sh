@@ -60,7 +60,7 @@ expect() {
 	local name=$1 obj=$2 letters=$3 rc=0 out got
 	shift 3
 	out=$("$check" "$@" "$obj" 2>&1) || rc=$?
-	got=$(sed -n 's/^FAIL (\([a-h]\)).*/\1/p' <<<"$out" | tr -d '\n')
+	got=$(sed -n 's/^FAIL (\([a-i]\)).*/\1/p' <<<"$out" | tr -d '\n')
 	if [ "$rc" -eq 1 ] && [ "$got" = "$letters" ]; then
 		ok "$name: FAIL ($letters) only"
 	else
@@ -72,10 +72,10 @@ expect() {
 # The module itself.
 rc=0
 out=$("$check" "$kmod" 2>&1) || rc=$?
-if [ "$rc" -eq 0 ] && [ "$(grep -c '^PASS' <<<"$out")" -eq 8 ]; then
-	ok "the built module passes (a)-(h)"
+if [ "$rc" -eq 0 ] && [ "$(grep -c '^PASS' <<<"$out")" -eq 9 ]; then
+	ok "the built module passes (a)-(i)"
 else
-	bad "the built module passes (a)-(h)" "exit $rc"
+	bad "the built module passes (a)-(i)" "exit $rc"
 	sed 's/^/      /' <<<"$out"
 fi
 
@@ -146,6 +146,57 @@ cp "$tmp/plt.o" "$tmp/glob.o"
 ld -r -o "$tmp/glob.kmod" "$kmod" "$tmp/glob.o" &&
     python3 "$elf" fix-relocs "$tmp/glob.kmod" >/dev/null &&
     expect "(h) global definitions" "$tmp/glob.kmod" h
+
+# (i) recursion: global functions calling each other (relocations against
+# their symbols, made local afterwards); a static function calling itself
+# in one .text (a displacement the assembler resolved); static functions
+# calling each other from their own sections (relocations against section
+# symbols).  noinline and non-tail calls keep the compiler from making
+# loops of them.
+make_bad mutual '__attribute__((noinline)) int aio_bad_b(int);
+__attribute__((noinline)) int aio_bad_a(int n) { return n <= 0 ? 0 : 1 + aio_bad_b(n - 1) * 3; }
+__attribute__((noinline)) int aio_bad_b(int n) { return n <= 0 ? 1 : 2 + aio_bad_a(n - 1) * 5; }' &&
+    expect "(i) mutual recursion" "$tmp/mutual.kmod" i
+tree='struct aio_tree { struct aio_tree *l, *r; };
+static int aio_max(int a, int b) { return a > b ? a : b; }'
+make_bad self "$tree
+static __attribute__((noinline)) int aio_depth(struct aio_tree *t)
+{ return t ? 1 + aio_max(aio_depth(t->l), aio_depth(t->r)) : 0; }
+int aio_bad(struct aio_tree *t) { return aio_depth(t) + 1; }" &&
+    expect "(i) self recursion, resolved call" "$tmp/self.kmod" i
+make_bad sections "$tree
+static __attribute__((noinline)) int aio_depth_r(struct aio_tree *);
+static __attribute__((noinline)) int aio_depth_l(struct aio_tree *t)
+{ return t ? 1 + aio_max(aio_depth_r(t->l), aio_depth_r(t->r)) : 0; }
+static __attribute__((noinline)) int aio_depth_r(struct aio_tree *t)
+{ return t ? 2 + aio_max(aio_depth_l(t->r), aio_depth_l(t->l)) : 0; }
+int aio_bad(struct aio_tree *t) { return aio_depth_l(t) + 1; }" -ffunction-sections &&
+    expect "(i) mutual recursion, section relocations" "$tmp/sections.kmod" i
+# The cycle is printed with its functions; --skip i and an allowlist entry
+# accept it.
+out=$("$check" "$tmp/mutual.kmod" 2>&1)
+if grep -qE 'cycle \(2 functions\): aio_bad_a -> aio_bad_b -> aio_bad_a' <<<"$out" &&
+    grep -q 'indirect calls .* not seen' <<<"$out"; then
+	ok "(i) prints the cycle and what it cannot see"
+else
+	bad "(i) prints the cycle and what it cannot see"
+	sed 's/^/      /' <<<"$out" | grep -A4 '(i)'
+fi
+rc=0
+out=$("$check" --skip i "$tmp/mutual.kmod" 2>&1) || rc=$?
+if [ "$rc" -eq 0 ] && grep -qx 'SKIP (i)' <<<"$out"; then
+	ok "(i) --skip i"
+else
+	bad "(i) --skip i" "exit $rc"
+fi
+rc=0
+out=$(python3 "$elf" recursion "$tmp/mutual.kmod" --allow 'aio_bad_b; aio_bad_a' 2>&1) || rc=$?
+if [ "$rc" -eq 0 ] && grep -q '^allowed cycle' <<<"$out"; then
+	ok "(i) an allowlisted cycle passes"
+else
+	bad "(i) an allowlisted cycle passes" "exit $rc"
+	sed 's/^/      /' <<<"$out"
+fi
 
 # fix-relocs on position-independent code, then run it.
 cat >"$tmp/pic.c" <<'EOF'
