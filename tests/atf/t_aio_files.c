@@ -5,7 +5,9 @@
  * provides data, without holding up I/O on other descriptors; an AIO
  * write larger than the pipe buffer completes in full once a reader
  * drains it.  O_APPEND: queued writes land in
- * submission order (POSIX requires it for aio_write with O_APPEND).
+ * submission order (POSIX requires it for aio_write with O_APPEND), also
+ * when the flag is set or cleared with F_SETFL while writes to the file
+ * are queued.
  *
  * Descriptor life time: POSIX says an operation in progress is not
  * affected by close() of its descriptor (nor by dup2() over it): it
@@ -213,6 +215,126 @@ ATF_TC_BODY(append_order, tc)
 }
 
 /*
+ * Keeps the helper threads or workers of the implementation busy: a read
+ * on each of NBUSY empty pipes (more than glibc's 20 helper threads and
+ * netbsd-aio's 8 workers by default), so that requests submitted after
+ * them stay queued until busy_end().
+ */
+#define NBUSY	32
+
+struct busy {
+	int		p[NBUSY][2];
+	struct aiocb	cb[NBUSY];
+	char		buf[NBUSY];
+};
+
+static void
+busy_start(struct busy *b)
+{
+	int i;
+
+	for (i = 0; i < NBUSY; i++) {
+		h_pipe(b->p[i]);
+		h_cb(&b->cb[i], b->p[i][0], &b->buf[i], 1, 0);
+		ATF_REQUIRE_EQ(aio_read(&b->cb[i]), 0);
+	}
+	h_sleep_ms(50);
+}
+
+static void
+busy_end(struct busy *b)
+{
+	int i;
+
+	for (i = 0; i < NBUSY; i++)
+		ATF_REQUIRE(close(b->p[i][1]) == 0);
+	for (i = 0; i < NBUSY; i++) {
+		h_wait_ok(&b->cb[i], 0);
+		ATF_REQUIRE(close(b->p[i][0]) == 0);
+	}
+}
+
+/* The whole file `fd' must read `want'. */
+static void
+file_is(int fd, const char *want)
+{
+	char back[64];
+	size_t len = strlen(want);
+
+	ATF_REQUIRE(len < sizeof(back));
+	H_EQ(h_size(fd), len);
+	ATF_REQUIRE_EQ(pread(fd, back, sizeof(back), 0), (ssize_t)len);
+	back[len] = '\0';
+	ATF_REQUIRE_MSG(memcmp(back, want, len) == 0,
+	    "the file holds \"%s\", expected \"%s\"", back, want);
+}
+
+H_TC(append_set_in_flight, "O_APPEND set with F_SETFL while a write to the "
+    "file is queued: the next writes append, in order, at any aio_offset")
+ATF_TC_BODY(append_set_in_flight, tc)
+{
+	static char a[] = "AAAA", b[] = "BBBB", c[] = "CCCC";
+	struct busy busy;
+	struct aiocb cb[3];
+	int fd, fl;
+
+	fd = h_file("f", "00000000", 8);
+	busy_start(&busy);
+	h_cb(&cb[0], fd, a, 4, 8);
+	ATF_REQUIRE_EQ(aio_write(&cb[0]), 0);
+	fl = fcntl(fd, F_GETFL);
+	ATF_REQUIRE(fl != -1 && fcntl(fd, F_SETFL, fl | O_APPEND) == 0);
+	/*
+	 * With O_APPEND aio_offset is not used (POSIX), so -1 is no error;
+	 * glibc hands it to pwrite(2) (EINVAL), so only with AIO_STRICT.
+	 */
+	h_cb(&cb[1], fd, b, 4, H_STRICT ? -1 : 0);
+	ATF_REQUIRE_MSG(aio_write(&cb[1]) == 0, "aio_write with O_APPEND "
+	    "and aio_offset -1: %s", strerror(errno));
+	h_cb(&cb[2], fd, c, 4, 0);
+	ATF_REQUIRE_EQ(aio_write(&cb[2]), 0);
+	/* Else the change was not made while a write was in flight. */
+	ATF_REQUIRE_EQ(aio_error(&cb[0]), EINPROGRESS);
+	busy_end(&busy);
+	h_wait_ok(&cb[0], 4);
+	h_wait_ok(&cb[1], 4);
+	h_wait_ok(&cb[2], 4);
+	file_is(fd, "00000000AAAABBBBCCCC");
+}
+
+H_TC(append_cleared_in_flight, "O_APPEND cleared with F_SETFL while an "
+    "append is queued: the next write goes to its aio_offset")
+ATF_TC_BODY(append_cleared_in_flight, tc)
+{
+	static char a[] = "AAAA", b[] = "BB";
+	struct busy busy;
+	struct aiocb cb[2];
+	int fd, fl;
+
+	fd = h_file("f", "00000000", 8);
+	fl = fcntl(fd, F_GETFL);
+	ATF_REQUIRE(fl != -1 && fcntl(fd, F_SETFL, fl | O_APPEND) == 0);
+	busy_start(&busy);
+	/*
+	 * The file offset and its aio_offset are the end of the file, so
+	 * that it lands there whether it runs before or after the change
+	 * and whether the library looks at O_APPEND at submission or when
+	 * it performs the request (glibc does the latter).
+	 */
+	ATF_REQUIRE_EQ(lseek(fd, 0, SEEK_END), 8);
+	h_cb(&cb[0], fd, a, 4, 8);
+	ATF_REQUIRE_EQ(aio_write(&cb[0]), 0);
+	ATF_REQUIRE(fcntl(fd, F_SETFL, fl & ~O_APPEND) == 0);
+	h_cb(&cb[1], fd, b, 2, 0);
+	ATF_REQUIRE_EQ(aio_write(&cb[1]), 0);
+	ATF_REQUIRE_EQ(aio_error(&cb[0]), EINPROGRESS);
+	busy_end(&busy);
+	h_wait_ok(&cb[0], 4);
+	h_wait_ok(&cb[1], 2);
+	file_is(fd, "BB000000AAAA");
+}
+
+/*
  * n reads of len bytes each on the pipe p; then the descriptor goes
  * away (close or dup2 of other over it), then all data is written in
  * one go.  Every read must complete with one distinct chunk.
@@ -398,6 +520,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, socketpair_rw);
 	ATF_TP_ADD_TC(tp, independent_progress);
 	ATF_TP_ADD_TC(tp, append_order);
+	ATF_TP_ADD_TC(tp, append_set_in_flight);
+	ATF_TP_ADD_TC(tp, append_cleared_in_flight);
 	ATF_TP_ADD_TC(tp, close_in_flight_pipe);
 	ATF_TP_ADD_TC(tp, close_queued_pipe);
 	ATF_TP_ADD_TC(tp, dup2_in_flight_pipe);

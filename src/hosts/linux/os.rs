@@ -68,6 +68,18 @@ fn vm_write(pieces: &[(usize, &[u8])]) -> Result<(), Errno> {
     unsafe { vm_transfer(&iov[..pieces.len()], true) }
 }
 
+/// Copies `out.len()` bytes of this process's memory at `addr` into `out`;
+/// an unmapped address is EFAULT, not a crash.
+pub(super) fn copyin_bytes(addr: usize, out: &mut [u8]) -> Result<(), Errno> {
+    vm_read(&mut [(addr, out)])
+}
+
+/// Copies `bytes` to this process's memory at `addr` (as
+/// [`copyin_bytes`]).
+pub(super) fn copyout_bytes(addr: usize, bytes: &[u8]) -> Result<(), Errno> {
+    vm_write(&[(addr, bytes)])
+}
+
 /// This process's memory as bytes, for the shared decoders.
 struct LinuxBytes;
 
@@ -182,33 +194,48 @@ fn open_file(fd: i32) -> Result<(LinuxFile, FileInfo), Errno> {
     };
     let fmt = st.st_mode & libc::S_IFMT;
     let acc = fl & libc::O_ACCMODE;
-    let info = FileInfo {
+    let mut info = FileInfo {
         readable: acc == libc::O_RDONLY || acc == libc::O_RDWR,
         writable: acc == libc::O_WRONLY || acc == libc::O_RDWR,
-        append: fl & libc::O_APPEND != 0,
+        append: false,
         seekable: fmt == libc::S_IFREG || fmt == libc::S_IFBLK,
         key: (st.st_dev as usize).rotate_left(40) ^ st.st_ino as usize,
-        // Buffered writes take the inode lock exclusively; O_DIRECT
-        // overwrites run in parallel.  (An O_DIRECT set later with F_SETFL
-        // is seen by the next job that dups afresh: only speed depends on
-        // it.)
-        writes_serialize: fl & libc::O_DIRECT == 0,
+        writes_serialize: true,
         // Not known without another system call, and cached reads complete
         // inline here anyway.
         memory: false,
     };
+    set_status_flags(&mut info, fl);
     Ok((file, info))
+}
+
+/// The parts of a [`FileInfo`] that come from the open file's status
+/// flags (`F_GETFL`), the only ones F_SETFL can change later.
+fn set_status_flags(info: &mut FileInfo, fl: libc::c_int) {
+    info.append = fl & libc::O_APPEND != 0;
+    // Buffered writes take the inode lock exclusively; O_DIRECT overwrites
+    // run in parallel.
+    info.writes_serialize = fl & libc::O_DIRECT == 0;
 }
 
 /// Descriptors already duplicated for jobs in flight, by user descriptor
 /// number.  A new job on the same number shares the duplicate when
-/// `kcmp(KCMP_FILE)` says the number still names the same open file
-/// (one system call instead of dup, fcntl, fstat and close).  Entries
-/// hold only weak references: when the last job on a file ends, its
-/// duplicate is closed, so the cache never keeps a file (a pipe's write
-/// end, say) open behind the program's back.  Where kcmp is unavailable
-/// the cache turns itself off.  An `O_APPEND` set later with F_SETFL on
-/// the same open file is seen by the next job that dups afresh.
+/// `kcmp(KCMP_FILE)` says the number still names the same open file (one
+/// system call, two for a file open for writing, instead of dup, fcntl,
+/// fstat and close).  Entries hold only weak references: when the last job
+/// on a file ends, its duplicate is closed, so the cache never keeps a
+/// file (a pipe's write end, say) open behind the program's back.  Where
+/// kcmp is unavailable the cache turns itself off.
+///
+/// The program can change `O_APPEND` and `O_DIRECT` with F_SETFL while
+/// jobs keep an entry alive.  `O_APPEND` decides where a write lands and
+/// whether writes keep submission order, so a hit on a file open for
+/// writing asks F_GETFL again and refreshes the entry.  `getfile` is not
+/// told the job's operation, so a read from such a file pays that call
+/// too (only a read that did not complete inline: those never get here).
+/// A file open read-only is never written through and its reads depend on
+/// neither flag (`read_nowait` keeps its own O_DIRECT hints): a hit on it
+/// stays one kcmp.
 type FileMap = HashMap<i32, (Weak<OwnedFd>, FileInfo)>;
 
 struct FileCache {
@@ -235,6 +262,20 @@ impl FileCache {
         // our own process; it reads no memory of ours.
         let r = unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, fd, dup.as_raw_fd()) };
         match r {
+            0 if info.writable => {
+                let mut fresh = info;
+                // SAFETY: F_GETFL on our own open descriptor.
+                let fl = unsafe { libc::fcntl(dup.as_raw_fd(), libc::F_GETFL) };
+                if fl < 0 {
+                    return None;
+                }
+                set_status_flags(&mut fresh, fl);
+                let file = LinuxFile(dup);
+                if fresh != info {
+                    self.remember(fd, &file, fresh);
+                }
+                Some((file, fresh))
+            }
             0 => Some((LinuxFile(dup), info)),
             r if r > 0 => None,
             _ => {
