@@ -326,6 +326,17 @@ h_listio_max(void)
 #endif
 }
 
+#ifdef __linux__
+/*
+ * sysctlbyname(3) of the Linux host library (libnetbsd_aio.so) for its
+ * kern.aio_max, kern.aio_listio_max and kern.posix_aio.  Weak: in a
+ * program that uses glibc's own AIO it is NULL, and the tests that need
+ * it skip.
+ */
+int	netbsd_aio_sysctlbyname(const char *, void *, size_t *, const void *,
+	    size_t) __attribute__((__weak__));
+#endif
+
 /* A queued (real-time if available) signal for notification tests. */
 static inline int
 h_rtsig(void)

@@ -17,6 +17,20 @@
 //! (`kern.aio_listio_max`), `NETBSD_AIO_WORKERS` (workers per process),
 //! `NETBSD_AIO_SPIN_NS` (how long workers and waiters spin before they
 //! sleep; 0 never spins).
+//!
+//! The program can read and change the two limits afterwards with
+//! [`netbsd_aio_sysctlbyname`], which has the signature and conventions of
+//! NetBSD's `sysctlbyname(3)`: `kern.aio_max` and `kern.aio_listio_max`
+//! (`int`, read-write, validated as the NetBSD sysctls are: EINVAL for a
+//! value below 1, an `aio_max` below `aio_listio_max` or an
+//! `aio_listio_max` above `aio_max`), and `kern.posix_aio` (`int`,
+//! `_POSIX_ASYNCHRONOUS_IO`, read-only: EPERM).  Unknown name: ENOENT; new
+//! value not an `int`, or `oldp` without `oldlenp`: EINVAL; `*oldlenp` too
+//! small: ENOMEM with the size needed in `*oldlenp`; a bad pointer:
+//! EFAULT.  Here "system-wide" means this process: the limits are its
+//! own, inherited by a forked child, and a lowered limit applies to new
+//! requests only.  The environment's limits are applied at the first
+//! call, before it reads or changes anything.
 
 use core::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
@@ -364,6 +378,130 @@ pub extern "C" fn lio_listio64(
     sig: *mut libc::sigevent,
 ) -> c_int {
     lio_listio(mode, list, nent, sig)
+}
+
+/// Longest name [`netbsd_aio_sysctlbyname`] reads, NUL included; every
+/// known name is shorter, so a longer one is unknown (ENOENT).
+const SYSCTL_NAME_MAX: usize = 64;
+
+/// The nodes [`netbsd_aio_sysctlbyname`] knows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sysctl {
+    AioMax,
+    ListioMax,
+    PosixAio,
+}
+
+/// Copies in the NUL-terminated name at `p`, a page at a time so that a
+/// short name at the end of a mapping is read without touching the next
+/// page.
+fn sysctl_name(p: *const libc::c_char) -> Result<Sysctl, Errno> {
+    // The smallest page size of the architectures Linux runs on.
+    const PAGE: usize = 4096;
+    if p.is_null() {
+        return Err(Errno::EFAULT);
+    }
+    let mut buf = [0u8; SYSCTL_NAME_MAX];
+    let mut have = 0;
+    let len = loop {
+        if have == buf.len() {
+            return Err(Errno::ENOENT);
+        }
+        let addr = p as usize + have;
+        let n = (PAGE - addr % PAGE).min(buf.len() - have);
+        super::os::copyin_bytes(addr, &mut buf[have..have + n])?;
+        if let Some(i) = buf[have..have + n].iter().position(|&b| b == 0) {
+            break have + i;
+        }
+        have += n;
+    };
+    match &buf[..len] {
+        b"kern.aio_max" => Ok(Sysctl::AioMax),
+        b"kern.aio_listio_max" => Ok(Sysctl::ListioMax),
+        b"kern.posix_aio" => Ok(Sysctl::PosixAio),
+        _ => Err(Errno::ENOENT),
+    }
+}
+
+fn sysctl(
+    name: *const libc::c_char,
+    oldp: *mut libc::c_void,
+    oldlenp: *mut libc::size_t,
+    newp: *const libc::c_void,
+    newlen: libc::size_t,
+) -> Result<(), Errno> {
+    const INT: usize = core::mem::size_of::<c_int>();
+    const SIZE: usize = core::mem::size_of::<libc::size_t>();
+    let node = sysctl_name(name)?;
+    // Limits set in the environment are in place before anything is
+    // reported or changed.
+    init();
+    let new = if newp.is_null() {
+        None
+    } else {
+        if node == Sysctl::PosixAio {
+            return Err(Errno::EPERM);
+        }
+        if newlen != INT {
+            return Err(Errno::EINVAL);
+        }
+        let mut b = [0u8; INT];
+        super::os::copyin_bytes(newp as usize, &mut b)?;
+        // A negative value is no count: EINVAL, like 0.
+        Some(usize::try_from(c_int::from_ne_bytes(b)).map_err(|_| Errno::EINVAL)?)
+    };
+    let cur = match node {
+        Sysctl::AioMax => SYS.aio_max(),
+        Sysctl::ListioMax => SYS.listio_max(),
+        Sysctl::PosixAio => abi::POSIX_ASYNCHRONOUS_IO as usize,
+    };
+    // Limits above INT_MAX (set through the environment) read as INT_MAX.
+    let cur = c_int::try_from(cur).unwrap_or(c_int::MAX);
+    if oldlenp.is_null() {
+        if !oldp.is_null() {
+            return Err(Errno::EINVAL);
+        }
+    } else {
+        let mut b = [0u8; SIZE];
+        super::os::copyin_bytes(oldlenp as usize, &mut b)?;
+        if !oldp.is_null() {
+            if usize::from_ne_bytes(b) < INT {
+                // As NetBSD's sysctl: the size needed, and ENOMEM.
+                super::os::copyout_bytes(oldlenp as usize, &INT.to_ne_bytes())?;
+                return Err(Errno::ENOMEM);
+            }
+            super::os::copyout_bytes(oldp as usize, &cur.to_ne_bytes())?;
+        }
+        super::os::copyout_bytes(oldlenp as usize, &INT.to_ne_bytes())?;
+    }
+    match (node, new) {
+        (_, None) => Ok(()),
+        (Sysctl::AioMax, Some(v)) => SYS.set_aio_max(v),
+        (Sysctl::ListioMax, Some(v)) => SYS.set_listio_max(v),
+        (Sysctl::PosixAio, Some(_)) => Err(Errno::EPERM),
+    }
+}
+
+/// `sysctlbyname(3)` for this host's AIO limits (see the module
+/// documentation): reads the `int` value of `name` into `oldp` when
+/// `oldp` is not null (`*oldlenp` bytes available, set to the size
+/// stored), and sets it from `newp` (`newlen` bytes) when `newp` is not
+/// null.  0, or -1 with `errno`.
+#[no_mangle]
+pub extern "C" fn netbsd_aio_sysctlbyname(
+    name: *const libc::c_char,
+    oldp: *mut libc::c_void,
+    oldlenp: *mut libc::size_t,
+    newp: *const libc::c_void,
+    newlen: libc::size_t,
+) -> c_int {
+    match sysctl(name, oldp, oldlenp, newp, newlen) {
+        Ok(()) => 0,
+        Err(e) => {
+            set_errno(e);
+            -1
+        }
+    }
 }
 
 /// Identifies the library, so test harnesses can prove which AIO
