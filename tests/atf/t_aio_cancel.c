@@ -7,8 +7,9 @@
  * helper thread blocked in read(2) and cannot cancel it, but it can
  * cancel the requests queued behind it.  So the tests queue two or more
  * reads per pipe: the second one must be cancellable everywhere, and
- * cancelling the first (running) one is a hard requirement only with
- * AIO_STRICT (our library can cancel a read that is waiting for data).
+ * either answer is accepted for the first (running) one.  netbsd-aio
+ * refuses to cancel a job a worker has started (src/engine/job.rs):
+ * notcanceled_running requires AIO_NOTCANCELED for it with AIO_STRICT.
  *
  * A mismatch between aio_cancel's fildes and aiocb->aio_fildes "may"
  * fail with EINVAL in POSIX: that check uses H_OPT() (see h_aio.h).
@@ -75,6 +76,38 @@ ATF_TC_BODY(cancel_pending, tc)
 	h_sleep_ms(20);
 	ATF_REQUIRE_EQ(read(p[0], got, sizeof(got)), 10);
 	ATF_REQUIRE(memcmp(got, "0123456789", 10) == 0);
+}
+
+H_TC(notcanceled_running, "a read a worker is already waiting in is not "
+    "cancelled: AIO_NOTCANCELED, then it completes with the data")
+ATF_TC_BODY(notcanceled_running, tc)
+{
+	struct aiocb cb;
+	int p[2], r;
+
+	H_STRICT_ONLY("POSIX lets an implementation cancel a running "
+	    "operation; netbsd-aio never does");
+	h_pipe(p);
+	h_cb(&cb, p[0], bufs[0], 10, 0);
+	ATF_REQUIRE_EQ(aio_read(&cb), 0);
+	/*
+	 * Nothing outside tells when a worker takes the job; it takes a
+	 * lone job at once, so 200 ms is ample.
+	 */
+	h_sleep_ms(200);
+	ATF_REQUIRE_EQ(aio_error(&cb), EINPROGRESS);
+	r = aio_cancel(p[0], &cb);
+	ATF_REQUIRE_MSG(r == AIO_NOTCANCELED, "aio_cancel of a read waiting "
+	    "for data in a worker gave %d, expected AIO_NOTCANCELED (%d)",
+	    r, AIO_NOTCANCELED);
+	ATF_REQUIRE_EQ(aio_error(&cb), EINPROGRESS);
+	/* The same through aio_cancel(fd, NULL). */
+	ATF_REQUIRE_EQ(aio_cancel(p[0], NULL), AIO_NOTCANCELED);
+	ATF_REQUIRE_EQ(aio_error(&cb), EINPROGRESS);
+	h_write_all(p[1], "abcdefghij", 10);
+	h_wait_ok(&cb, 10);
+	ATF_REQUIRE(memcmp(bufs[0], "abcdefghij", 10) == 0);
+	ATF_REQUIRE_EQ(aio_cancel(p[0], &cb), AIO_ALLDONE);
 }
 
 H_TC(cancel_all_fd, "aio_cancel(fd, NULL) cancels that fd's operations only")
@@ -233,6 +266,7 @@ ATF_TP_ADD_TCS(tp)
 {
 
 	ATF_TP_ADD_TC(tp, cancel_pending);
+	ATF_TP_ADD_TC(tp, notcanceled_running);
 	ATF_TP_ADD_TC(tp, cancel_all_fd);
 	ATF_TP_ADD_TC(tp, cancel_alldone);
 	ATF_TP_ADD_TC(tp, cancel_ebadf);
