@@ -237,6 +237,7 @@ struct Shared {
     notes: StdMutex<Vec<Notify>>,
     notes_cv: StdCondvar,
     fail_spawn: AtomicBool,
+    leave: AtomicBool,
     inline_reads: AtomicBool,
     spawned: AtomicUsize,
     epoch: Instant,
@@ -266,6 +267,7 @@ impl FakeOs {
             notes: StdMutex::new(Vec::new()),
             notes_cv: StdCondvar::new(),
             fail_spawn: AtomicBool::new(false),
+            leave: AtomicBool::new(false),
             inline_reads: AtomicBool::new(false),
             spawned: AtomicUsize::new(0),
             epoch: Instant::now(),
@@ -530,6 +532,12 @@ impl FakeOs {
         self.0.fail_spawn.store(fail, SeqCst);
     }
 
+    /// Tells every worker to leave before its next job, as NetBSD's
+    /// exit_lwps() does with LW_WEXIT.
+    pub fn tell_workers_to_leave(&self) {
+        self.0.leave.store(true, SeqCst);
+    }
+
     /// Workers started so far.
     pub fn spawned(&self) -> usize {
         self.0.spawned.load(SeqCst)
@@ -675,6 +683,10 @@ impl Os for FakeOs {
             .spawn(body)
             .map(|_| ())
             .map_err(|_| Errno::EAGAIN)
+    }
+
+    fn worker_must_leave(&self) -> bool {
+        self.0.leave.load(SeqCst)
     }
 
     crate::netbsd_user_memory!(self => self);

@@ -310,6 +310,16 @@ pub trait Os: Send + Sync + Sized + 'static {
     /// never run on it.
     fn spawn_worker(&self, body: Box<dyn FnOnce() + Send + 'static>) -> Result<(), Errno>;
 
+    /// Asked by a worker, on its own thread, before it takes another job:
+    /// whether it must leave because its process is going (NetBSD: exit
+    /// or exec set LW_WEXIT on it; rump: its remote client left).  The
+    /// jobs it leaves queued are then the exit hook's to cancel, as exit
+    /// promises, instead of being run first.  Hosts whose workers die
+    /// with the process answer false.
+    fn worker_must_leave(&self) -> bool {
+        false
+    }
+
     /// Copies in the user-set fields of an aiocb.
     fn copyin_aiocb(&self, p: UserPtr<Aiocb>) -> Result<AiocbReq, Errno>;
     /// Copies in a `struct sigevent`.

@@ -457,6 +457,22 @@ aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
 	return 0;
 }
 
+/*
+ * Whether the calling LWP must leave: exit_lwps() (exit, exec) sets
+ * LW_WEXIT on it, a rump kernel sets LW_RUMP_QEXIT when the remote
+ * client goes.
+ */
+int
+aiok_curlwp_exiting(void)
+{
+
+#if defined(AIOK_RUMP)
+	return (curlwp->l_flag & (LW_WEXIT | LW_RUMP_QEXIT)) != 0;
+#else
+	return (curlwp->l_flag & LW_WEXIT) != 0;
+#endif
+}
+
 void
 aiok_worker_exit(void)
 {

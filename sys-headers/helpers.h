@@ -76,6 +76,7 @@ int		 aiok_copyout(const void *kaddr, void *uaddr, unsigned long);
 /* Workers: an LWP of p with every signal blocked, running fn(arg). */
 int		 aiok_worker_create(struct proc *, void (*)(void *), void *);
 void		 aiok_worker_exit(void) __attribute__((__noreturn__));
+int		 aiok_curlwp_exiting(void);
 
 /* Notification: signo with si_code SI_ASYNCIO and the sigval. */
 void		 aiok_signal(struct proc *, int, void *);

@@ -1,8 +1,10 @@
 //! `lio_listio(2)`: queue a list of jobs, optionally wait for all of them.
 //!
 //! Every entry is copied in before any is queued, and the slots for the
-//! whole list are taken at once, so `EAGAIN` means nothing was queued.
-//! After that each entry succeeds or fails on its own: a failed entry gets
+//! whole list are taken at once, so `EAGAIN` means nothing was queued;
+//! each entry then says so itself (`aio_error` gives EAGAIN, as POSIX
+//! describes for a request not queued for lack of resources), except an
+//! aiocb already in flight.  After that each entry succeeds or fails on its own: a failed entry gets
 //! its error published into its aiocb (except an aiocb already in flight,
 //! whose fields belong to that job) and the call returns `EIO`.  The list
 //! keeps one extra pending count while entries are being queued, so its
@@ -75,7 +77,19 @@ impl<O: Os> AioProc<O> {
             if g.exiting {
                 return Err(Errno::EAGAIN);
             }
-            self.take_slots(entries.len())?;
+            if let Err(e) = self.take_slots(entries.len()) {
+                drop(g);
+                for e2 in &entries {
+                    if let Entry::Job(p, req) = e2 {
+                        if req.status.0 != JOB_WIP {
+                            self.publish(*p, JobResult::Failed(e));
+                            // A result for aio_return to collect.
+                            self.submitted();
+                        }
+                    }
+                }
+                return Err(e);
+            }
             let id = g.next_lio;
             g.next_lio += 1;
             g.lios.insert(

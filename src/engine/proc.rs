@@ -280,6 +280,13 @@ impl<O: Os> AioProc<O> {
         self.state.lock().jobs.len()
     }
 
+    /// `lio_listio` lists still tracked (for tests: none once every
+    /// job of every list has left the table and no `LIO_WAIT` is waiting).
+    #[doc(hidden)]
+    pub fn lists(&self) -> usize {
+        self.state.lock().lios.len()
+    }
+
     /// Workers alive (for diagnostics and tests).
     pub fn workers(&self) -> usize {
         self.state.lock().workers
@@ -440,6 +447,16 @@ impl<O: Os> AioProc<O> {
         // is the last reference), and without a lock round trip of its own.
         let mut finished: Option<Io<O>> = None;
         loop {
+            if self.os.worker_must_leave() {
+                // The process is exiting (or exec'ing): what is still
+                // queued is cancelled by its hook, not run now.
+                if let Some(f) = finished.take() {
+                    drop(g);
+                    drop(f);
+                    g = self.state.lock();
+                }
+                break;
+            }
             if let Some((addr, op, io, notify, lio)) = self.pick(&mut g) {
                 spun = false;
                 // More queued than the pool will come back for: start a

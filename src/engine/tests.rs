@@ -549,14 +549,20 @@ fn lio_argument_errors_and_eagain_is_all_or_nothing() {
         sys_lio_listio(&h, LIO_NOWAIT, two, 2, UserPtr::null()),
         Err(Errno::EAGAIN)
     );
-    assert_eq!(
-        h.os.private(p).0,
-        JOB_NONE,
-        "EAGAIN queued part of the list"
-    );
-    assert_eq!(h.os.private(p2).0, JOB_NONE);
+    // Nothing was queued; each entry carries its own EAGAIN.
+    for e in [p, p2] {
+        assert_eq!(
+            h.os.private(e),
+            (JOB_DONE, Errno::EAGAIN.get(), -1),
+            "an entry of the refused list"
+        );
+        assert_eq!(sys_aio_error(&h, e), Ok(Errno::EAGAIN.get() as isize));
+        assert_eq!(sys_aio_return(&h, e), Ok(-1));
+    }
     h.os.gate(fd, false);
     assert_eq!(wait_done(&h, q), 0);
+    // The slots were never taken: the whole list fits now.
+    assert_eq!(sys_lio_listio(&h, LIO_WAIT, two, 2, UserPtr::null()), Ok(0));
 }
 
 #[test]
@@ -785,7 +791,45 @@ fn exit_cancels_queued_waits_for_running_and_stops_workers() {
     // now would pull the code from under whoever frees it).
     assert_eq!(h.sys.procs(), 1);
     drop(aio);
-    assert_eq!(h.sys.procs(), 0);
+    // A worker that has left may hold the last reference a moment longer.
+    assert_eq!(settled(|| h.sys.procs()), 0);
+}
+
+/// NetBSD's exit_lwps() (exit, exec) marks the workers LW_WEXIT before the
+/// exit hook runs: a worker that finishes its job then must leave, not run
+/// the rest of the queue first (the hook cancels it, as exit promises).
+#[test]
+fn worker_told_to_leave_runs_no_more_jobs() {
+    let h = host();
+    h.sys.set_max_workers(1).unwrap();
+    let fd = regular(&h, b"abcd");
+    let other = regular(&h, b"wxyz");
+    h.os.gate(fd, true);
+    let run = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 0);
+    let next = h.os.aiocb(other, 0, h.os.alloc(1), 1, 0);
+    let last = h.os.aiocb(other, 0, h.os.alloc(1), 1, 1);
+    sys_aio_read(&h, run).unwrap();
+    h.os.wait_started(fd, 1);
+    sys_aio_read(&h, next).unwrap();
+    sys_aio_read(&h, last).unwrap();
+    h.os.tell_workers_to_leave();
+    h.os.gate(fd, false);
+    // The running job ends normally (the process is not exiting yet).
+    assert_eq!(wait_done(&h, run), 0);
+    assert_eq!(sys_aio_return(&h, run), Ok(1));
+    let aio = h.aio().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while aio.workers() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(aio.workers(), 0, "the worker did not leave");
+    h.exit();
+    for q in [next, last] {
+        assert_eq!(h.os.peek(h.os.private_buf(q), 1), b"\0", "ran after leave");
+        assert_eq!(h.os.private(q).0, JOB_WIP);
+    }
+    assert_eq!(settled(|| h.os.refs(other)), 0);
+    assert_eq!(h.sys.jobs(), 0);
 }
 
 #[test]

@@ -96,6 +96,12 @@ impl Os for NetBsdOs {
         unsafe { kern::lwp::spawn(self.p, body) }
     }
 
+    fn worker_must_leave(&self) -> bool {
+        // SAFETY: asked by a worker on its own LWP (the engine's
+        // contract), which is what the helper reads.
+        unsafe { sys::aiok_curlwp_exiting() != 0 }
+    }
+
     crate::netbsd_user_memory!(self => &KernelBytes);
 
     fn valid_signal(&self, signo: i32) -> bool {
