@@ -681,6 +681,22 @@ impl<O: Os> AioProc<O> {
         g.waiters -= 1;
     }
 
+    /// Exit for a host whose workers die with the process (Linux
+    /// userspace, from `atexit`): [`exit_cancel`](Self::exit_cancel), then
+    /// wait for the running jobs on files (regular files, devices), whose
+    /// I/O ends by itself, so that none is cut short when the process's
+    /// threads are killed (a write would be left partial).  Not for jobs
+    /// on streams: a read from a pipe may wait forever.
+    pub fn exit_settle(&self) {
+        self.exit_cancel();
+        let mut g = self.state.lock();
+        g.waiters += 1;
+        while g.running.iter().any(|(_, _, c)| c.order != Order::Stream) {
+            self.done.wait(&mut g, Sleep::Uninterruptible);
+        }
+        g.waiters -= 1;
+    }
+
     /// The first half of [`exit`](Self::exit): refuse new jobs and cancel
     /// every job that has not started, without notifications.  A host whose
     /// workers die with the process (Linux userspace) stops here.

@@ -188,11 +188,72 @@ ATF_TC_BODY(exit_with_pending, tc)
 	parent_finish(&cb, p);
 }
 
+/*
+ * POSIX lets exit() cancel an operation or let it complete, but not leave
+ * it half done: a write running when the process exits is either not
+ * done at all (cancelled before it started) or whole.  A large write is
+ * running for tens of milliseconds when the child exits.
+ */
+#define	BIG_MB	128
+
+H_TC(exit_running_write_whole, "a write running at exit() is whole or absent")
+ATF_TC_BODY(exit_running_write_whole, tc)
+{
+	const size_t n = (size_t)BIG_MB << 20;
+	struct stat sb;
+	char *b;
+	ssize_t r;
+	size_t off;
+	int fd, status, round;
+	pid_t pid;
+
+	H_STRICT_ONLY("glibc's AIO threads are killed mid-write at exit");
+	for (round = 0; round < 3; round++) {
+		fd = open("big", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		ATF_REQUIRE(fd >= 0);
+		fflush(NULL);
+		pid = fork();
+		ATF_REQUIRE(pid != -1);
+		if (pid == 0) {
+			static struct aiocb c;
+
+			if ((b = malloc(n)) == NULL)
+				_exit(3);
+			memset(b, 'w', n);
+			h_cb(&c, fd, b, n, 0);
+			if (aio_write(&c) != 0)
+				_exit(4);
+			usleep(10000 * (round + 1));
+			exit(0);
+		}
+		status = h_waitpid(pid, H_WAIT_MS);
+		require_exit0(status, "exit_running_write_whole");
+		ATF_REQUIRE(fstat(fd, &sb) == 0);
+		ATF_REQUIRE_MSG(sb.st_size == 0 || (size_t)sb.st_size == n,
+		    "round %d: the file has %lld of %zu bytes: a write cut "
+		    "short by exit", round, (long long)sb.st_size, n);
+		if (sb.st_size != 0) {
+			b = malloc(1 << 20);
+			ATF_REQUIRE(b != NULL);
+			for (off = 0; off < n; off += 1 << 20) {
+				r = pread(fd, b, 1 << 20, (off_t)off);
+				ATF_REQUIRE(r == 1 << 20);
+				ATF_REQUIRE_MSG(memchr(b, 0, 1 << 20) == NULL &&
+				    b[0] == 'w' && b[(1 << 20) - 1] == 'w',
+				    "round %d: bad data at %zu", round, off);
+			}
+			free(b);
+		}
+		ATF_REQUIRE(close(fd) == 0);
+	}
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 
 	ATF_TP_ADD_TC(tp, child_no_inherit);
 	ATF_TP_ADD_TC(tp, child_own_io);
 	ATF_TP_ADD_TC(tp, exit_with_pending);
+	ATF_TP_ADD_TC(tp, exit_running_write_whole);
 	return atf_no_error();
 }

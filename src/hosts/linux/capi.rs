@@ -9,8 +9,11 @@
 //!
 //! Process life: the AIO state is created on the first request and never
 //! freed (the process owns it until it ends).  `atexit` cancels the queued
-//! jobs; running ones die with the process's threads, which is what "the
-//! address space is gone" means here.  A forked child starts with no state.
+//! jobs and waits for the running ones on files, whose I/O ends by itself
+//! (killed with the process's threads, a write would be cut short); ones
+//! on pipes and sockets, which may never end, die with the threads.  A
+//! program that leaves with `_exit` gets no such wait.  A forked child
+//! starts with no state.
 //!
 //! Run-time limits come from the environment at the first request:
 //! `NETBSD_AIO_MAX` (`kern.aio_max`), `NETBSD_AIO_LISTIO_MAX`
@@ -68,7 +71,7 @@ extern "C" fn fork_child() {
 
 extern "C" fn at_exit() {
     if let Some(a) = LinuxHost.aio() {
-        a.exit_cancel();
+        a.exit_settle();
     }
 }
 
