@@ -5,12 +5,19 @@
 //! memory.  Copies are modelled as atomic steps (what separate copyouts or
 //! system calls give on x86-64); the fences between them are not modelled.
 //!
+//! Interruptible waits (`aio_suspend`, `lio_listio(LIO_WAIT)`) can end
+//! early: a model thread may deliver a signal ([`deliver_signal`]) or let
+//! every timeout pass ([`expire_timeouts`]); the condition variable then
+//! ends such waits with `Interrupted` or `TimedOut`, as NetBSD's
+//! `cv_timedwait_sig` does (a pending signal wins over a wakeup).
+//!
 //! Run with `cargo test --release --test loom_engine --features fake-os`
 //! (scripts/test does); LOOM_MAX_PREEMPTIONS defaults to 2 here.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex as StdMutex;
 
+use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::{Condvar, Mutex};
 use netbsd_aio::abi::{self, netbsd_aiocb as L, netbsd_codec as codec};
 use netbsd_aio::engine::{AioProc, System};
@@ -47,40 +54,113 @@ unsafe impl RawMutex for LMutex {
 }
 
 /// Condition variable over a loom-modelled sequence counter.
-struct LCond {
+struct CondInner {
     seq: Mutex<u64>,
     cv: Condvar,
 }
 
+struct LCond(std::sync::Arc<CondInner>);
+
+/// What ends interruptible waits early, for one execution of a model.
+struct Signals {
+    /// A signal is pending for the process; the one thread of a model
+    /// that waits interruptibly takes it (its handler runs when the call
+    /// returns), the workers block every signal and exit sleeps
+    /// uninterruptibly.
+    pending: AtomicBool,
+    /// Every timeout has passed: timed interruptible waits end.
+    expired: AtomicBool,
+    /// Every condition variable created, for a delivery to wake.
+    conds: StdMutex<Vec<std::sync::Arc<CondInner>>>,
+}
+
+loom::lazy_static! {
+    static ref SIGNALS: Signals = Signals {
+        pending: AtomicBool::new(false),
+        expired: AtomicBool::new(false),
+        conds: StdMutex::new(Vec::new()),
+    };
+}
+
+/// Wakes every sleeper without changing any sequence: each re-checks the
+/// signal and timeout flags, and all others sleep on.
+fn wake_sleepers() {
+    let conds = SIGNALS.conds.lock().unwrap().clone();
+    for c in conds {
+        let _g = c.seq.lock().unwrap();
+        c.cv.notify_all();
+    }
+}
+
+/// A signal is posted to the process: the next (or current) interruptible
+/// wait ends with `Interrupted`.
+fn deliver_signal() {
+    SIGNALS.pending.store(true, SeqCst);
+    wake_sleepers();
+}
+
+/// The signal's handler has run: later waits are not interrupted by it.
+fn signal_handled() {
+    SIGNALS.pending.store(false, SeqCst);
+}
+
+/// Every timeout passes: timed interruptible waits end with `TimedOut`
+/// (the model's clock stands still, so the engine never sees the time
+/// spent; only the wait reports it).
+fn expire_timeouts() {
+    SIGNALS.expired.store(true, SeqCst);
+    wake_sleepers();
+}
+
 // SAFETY: the sequence is read under `seq` before the AIO lock is released
-// and bumped under `seq` by signallers, so no wakeup is lost.
+// and bumped under `seq` by signallers, so no wakeup is lost; the signal
+// and timeout flags are set before a delivery takes `seq` and read under
+// it, so no delivery is lost either.
 unsafe impl RawCondVar<LMutex> for LCond {
     fn new() -> Self {
-        LCond {
+        let c = std::sync::Arc::new(CondInner {
             seq: Mutex::new(0),
             cv: Condvar::new(),
-        }
+        });
+        SIGNALS.conds.lock().unwrap().push(c.clone());
+        LCond(c)
     }
-    // No timeouts in the model: every wait ends by a wakeup.
-    unsafe fn wait(&self, m: &LMutex, _how: Sleep) -> Wakeup {
-        let mut g = self.seq.lock().unwrap();
+    // Workers' waits (never timed out here) and exit's end only by a
+    // wakeup; interruptible waits end by a wakeup, by a pending signal
+    // (which wins, as it does in NetBSD's sleepq_block) or, if timed, once
+    // timeouts have expired.
+    unsafe fn wait(&self, m: &LMutex, how: Sleep) -> Wakeup {
+        let (sig, timed) = match how {
+            Sleep::Interruptible { timeout_ns } => (true, timeout_ns.is_some()),
+            _ => (false, false),
+        };
+        let mut g = self.0.seq.lock().unwrap();
         let start = *g;
         // SAFETY: the caller holds `m`.
         unsafe { m.unlock() };
-        while *g == start {
-            g = self.cv.wait(g).unwrap();
-        }
+        let w = loop {
+            if sig && SIGNALS.pending.swap(false, SeqCst) {
+                break Wakeup::Interrupted;
+            }
+            if timed && SIGNALS.expired.load(SeqCst) {
+                break Wakeup::TimedOut;
+            }
+            if *g != start {
+                break Wakeup::Woken;
+            }
+            g = self.0.cv.wait(g).unwrap();
+        };
         drop(g);
         m.lock();
-        Wakeup::Woken
+        w
     }
     fn signal(&self) {
-        *self.seq.lock().unwrap() += 1;
-        self.cv.notify_one();
+        *self.0.seq.lock().unwrap() += 1;
+        self.0.cv.notify_one();
     }
     fn broadcast(&self) {
-        *self.seq.lock().unwrap() += 1;
-        self.cv.notify_all();
+        *self.0.seq.lock().unwrap() += 1;
+        self.0.cv.notify_all();
     }
 }
 
@@ -91,6 +171,14 @@ struct Shared {
     mem: Mutex<Vec<u8>>,
     files: StdMutex<BTreeMap<i32, std::sync::Arc<StdMutex<Vec<u8>>>>>,
     notes: Mutex<Vec<Notify>>,
+    /// Writes of `JOB_DONE` into the `_state` of each aiocb made with
+    /// [`LoomOs::aiocb`]: publications.
+    done_writes: StdMutex<BTreeMap<usize, usize>>,
+    /// For each signal notification: its number and how many results had
+    /// been published (into any aiocb) when it was sent.
+    sent: StdMutex<Vec<(i32, usize)>>,
+    /// Set by a model once exit has returned: no notification may follow.
+    exited: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -104,6 +192,9 @@ impl LoomOs {
             mem: Mutex::new(vec![0; mem]),
             files: StdMutex::new(BTreeMap::new()),
             notes: Mutex::new(Vec::new()),
+            done_writes: StdMutex::new(BTreeMap::new()),
+            sent: StdMutex::new(Vec::new()),
+            exited: AtomicBool::new(false),
         }))
     }
     fn copyin(&self, addr: usize, out: &mut [u8]) -> Result<(), Errno> {
@@ -119,7 +210,52 @@ impl LoomOs {
         m.get_mut(off..off + b.len())
             .ok_or(Errno::EFAULT)?
             .copy_from_slice(b);
+        if b == abi::JOB_DONE.to_ne_bytes() && addr >= BASE + L::STATE {
+            if let Some(n) = self
+                .0
+                .done_writes
+                .lock()
+                .unwrap()
+                .get_mut(&(addr - L::STATE))
+            {
+                *n += 1;
+            }
+        }
         Ok(())
+    }
+    /// How many times a result was published into aiocb `p`.
+    fn published(&self, p: UserPtr<Aiocb>) -> usize {
+        self.0
+            .done_writes
+            .lock()
+            .unwrap()
+            .get(&p.addr())
+            .copied()
+            .unwrap_or(0)
+    }
+    fn bytes(&self, addr: usize, n: usize) -> Vec<u8> {
+        let mut b = vec![0; n];
+        self.copyin(addr, &mut b).unwrap();
+        b
+    }
+    /// An array of aiocb pointers at `at`.
+    fn list(&self, at: usize, ps: &[UserPtr<Aiocb>]) -> UserPtr<UserPtr<Aiocb>> {
+        for (i, p) in ps.iter().enumerate() {
+            self.poke(at + 8 * i, &(p.addr() as u64).to_ne_bytes());
+        }
+        UserPtr::new(at)
+    }
+    /// A `SIGEV_SIGNAL` sigevent at `at`.
+    fn sigevent(&self, at: usize, signo: i32) -> UserPtr<Sigevent> {
+        self.poke(at + L::SIGEV_NOTIFY, &abi::SIGEV_SIGNAL.to_ne_bytes());
+        self.poke(at + L::SIGEV_SIGNO, &signo.to_ne_bytes());
+        UserPtr::new(at)
+    }
+    /// A `struct timespec` at `at`.
+    fn timespec(&self, at: usize, sec: i64, nsec: i64) -> UserPtr<Timespec> {
+        self.poke(at, &sec.to_ne_bytes());
+        self.poke(at + 8, &nsec.to_ne_bytes());
+        UserPtr::new(at)
     }
     fn poke(&self, addr: usize, b: &[u8]) {
         self.copyout(addr, b).unwrap()
@@ -148,6 +284,7 @@ impl LoomOs {
             );
             self.poke(at + L::SIGEVENT + L::SIGEV_SIGNO, &signo.to_ne_bytes());
         }
+        self.0.done_writes.lock().unwrap().insert(at, 0);
         UserPtr::new(at)
     }
     fn add_file(&self, fd: i32, data: &[u8]) {
@@ -159,6 +296,28 @@ impl LoomOs {
     }
     fn notes(&self) -> usize {
         self.0.notes.lock().unwrap().len()
+    }
+    /// For each notification of signal `signo`: how many results were out
+    /// when it was sent.
+    fn published_when(&self, signo: i32) -> Vec<usize> {
+        self.0
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _)| *s == signo)
+            .map(|&(_, done)| done)
+            .collect()
+    }
+    /// Notifications of signal `signo` delivered.
+    fn notes_for(&self, signo: i32) -> usize {
+        self.0
+            .notes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| matches!(n, Notify::Signal { signo: s, .. } if *s == signo))
+            .count()
     }
     fn contents(&self, fd: i32) -> Vec<u8> {
         self.0.files.lock().unwrap()[&fd].lock().unwrap().clone()
@@ -240,6 +399,14 @@ impl Os for LoomOs {
     }
     fn notify(&self, n: &Notify) {
         if *n != Notify::None {
+            assert!(
+                !self.0.exited.load(SeqCst),
+                "notification {n:?} after exit returned"
+            );
+            if let Notify::Signal { signo, .. } = *n {
+                let done = self.0.done_writes.lock().unwrap().values().sum();
+                self.0.sent.lock().unwrap().push((signo, done));
+            }
             self.0.notes.lock().unwrap().push(*n);
         }
     }
@@ -472,4 +639,298 @@ fn overlapping_writes_keep_order_on_a_pool() {
         h.aio.exit();
         assert_eq!(h.sys.jobs(), 0);
     });
+}
+
+/// The outcomes a model reached, over all its executions: each model below
+/// asserts that its race went both ways at least once, so that it cannot
+/// pass by never reaching the path it guards.
+type Outcomes = std::sync::Arc<StdMutex<std::collections::BTreeSet<String>>>;
+
+fn outcomes() -> Outcomes {
+    Default::default()
+}
+
+fn assert_reached(seen: &Outcomes, want: &[&str]) {
+    let seen = seen.lock().unwrap();
+    for w in want {
+        assert!(
+            seen.iter().any(|s| s.starts_with(w)),
+            "outcome {w} never reached; reached: {seen:?}"
+        );
+    }
+}
+
+const ECANCELED: isize = Errno::ECANCELED.get() as isize;
+
+/// aio_suspend on one job in flight while a worker completes it and a
+/// third thread cuts the wait short (`timed`: the timeout passes; else a
+/// signal arrives).  aio_suspend returns 0 only with the result out, or
+/// EINTR (EAGAIN); either way the job's result is published exactly once,
+/// notified once, collected by aio_return, and nothing is left behind.
+fn suspend_cut_short(timed: bool) {
+    let seen = outcomes();
+    let s = seen.clone();
+    model(move || {
+        let h = host();
+        let p = h.os.aiocb(BASE, 3, 0, BASE + 300, 4, 2, 30);
+        let list = h.os.list(BASE + 400, &[p]);
+        let ts = if timed {
+            h.os.timespec(BASE + 500, 1, 0)
+        } else {
+            UserPtr::null()
+        };
+        assert_eq!(sys_aio_read(&*h, p), Ok(0));
+        let cutter = loom::thread::spawn(move || {
+            if timed {
+                expire_timeouts()
+            } else {
+                deliver_signal()
+            }
+        });
+        let early = if timed { Errno::EAGAIN } else { Errno::EINTR };
+        let r = sys_aio_suspend(&*h, list, 1, ts);
+        match r {
+            Ok(0) => assert_eq!(sys_aio_error(&*h, p), Ok(0), "woken before the result"),
+            Err(e) if e == early => {}
+            other => panic!("aio_suspend: {other:?}"),
+        }
+        s.lock().unwrap().insert(format!("{r:?}"));
+        cutter.join().unwrap();
+        signal_handled();
+        // The job goes on regardless: wait for it without a timeout.
+        assert_eq!(sys_aio_suspend(&*h, list, 1, UserPtr::null()), Ok(0));
+        assert_eq!(sys_aio_error(&*h, p), Ok(0));
+        assert_eq!(sys_aio_return(&*h, p), Ok(4));
+        assert_eq!(h.os.bytes(BASE + 300, 4), b"cdef");
+        assert_eq!(h.os.published(p), 1, "publications");
+        assert_eq!(h.os.notes_for(30), 1, "notifications");
+        assert_eq!(h.aio.jobs(), 0);
+        h.aio.exit();
+        assert_eq!(h.aio.workers(), 0);
+        assert_eq!(h.sys.jobs(), 0);
+    });
+    let early = if timed { "Err(EAGAIN" } else { "Err(EINTR" };
+    assert_reached(&seen, &["Ok(0)", early]);
+}
+
+/// A signal races aio_suspend and the job's completion.
+#[test]
+fn suspend_interrupted_racing_completion() {
+    suspend_cut_short(false);
+}
+
+/// The timeout passes as the job completes (the `TimedOut` re-check).
+#[test]
+fn suspend_timeout_racing_completion() {
+    suspend_cut_short(true);
+}
+
+/// lio_listio(LIO_WAIT) of two jobs, with a signal arriving at any point,
+/// also just as the last job completes.  The call returns 0 with both
+/// results out, or EINTR; the jobs go on either way and end with their
+/// results, each notified once; the list's sigevent is ignored (POSIX: not
+/// for LIO_WAIT), also for an interrupted wait; and once both results are
+/// collected the engine tracks no list (whoever comes last, the
+/// interrupted waiter or the last job, removes it).
+#[test]
+fn lio_wait_interrupted_racing_last_completion() {
+    let seen = outcomes();
+    let s = seen.clone();
+    model(move || {
+        let h = host();
+        let a = h.os.aiocb(BASE, 3, abi::LIO_READ, BASE + 300, 2, 0, 30);
+        let b =
+            h.os.aiocb(BASE + 100, 3, abi::LIO_READ, BASE + 310, 2, 4, 31);
+        let list = h.os.list(BASE + 400, &[a, b]);
+        let sig = h.os.sigevent(BASE + 450, 40);
+        let signaller = loom::thread::spawn(deliver_signal);
+        let r = sys_lio_listio(&*h, abi::LIO_WAIT, list, 2, sig);
+        match r {
+            Ok(0) => {
+                assert_eq!(sys_aio_error(&*h, a), Ok(0));
+                assert_eq!(sys_aio_error(&*h, b), Ok(0));
+            }
+            Err(Errno::EINTR) => {}
+            other => panic!("lio_listio: {other:?}"),
+        }
+        s.lock().unwrap().insert(format!("{r:?}"));
+        signaller.join().unwrap();
+        signal_handled();
+        for p in [a, b] {
+            let one = h.os.list(BASE + 420, &[p]);
+            assert_eq!(sys_aio_suspend(&*h, one, 1, UserPtr::null()), Ok(0));
+            assert_eq!(sys_aio_error(&*h, p), Ok(0));
+            assert_eq!(sys_aio_return(&*h, p), Ok(2));
+            assert_eq!(h.os.published(p), 1, "publications");
+        }
+        assert_eq!(h.os.bytes(BASE + 300, 2), b"ab");
+        assert_eq!(h.os.bytes(BASE + 310, 2), b"ef");
+        assert_eq!(h.aio.lists(), 0, "list left behind");
+        assert_eq!(h.os.notes_for(30), 1, "notifications of a");
+        assert_eq!(h.os.notes_for(31), 1, "notifications of b");
+        assert_eq!(h.os.notes_for(40), 0, "LIO_WAIT list notified");
+        h.aio.exit();
+        assert_eq!(h.aio.lists(), 0);
+        assert_eq!(h.sys.jobs(), 0);
+    });
+    assert_reached(&seen, &["Ok(0)", "Err(EINTR"]);
+}
+
+/// aio_cancel(fd, NULL) on another thread while lio_listio(LIO_NOWAIT)
+/// queues two jobs on that descriptor: the cancel may find entries
+/// `Reserved` (the submitter then finishes them cancelled), queued,
+/// running, done or not there yet.  Each entry ends ECANCELED or with its
+/// result and is notified once; the cancel's answer agrees (AIO_CANCELED:
+/// something was cancelled; AIO_NOTCANCELED: something could not be,
+/// so it ran; AIO_ALLDONE: nothing was cancelled); the list is notified
+/// exactly once, after both entries' results are out, and not tracked
+/// afterwards.
+#[test]
+fn cancel_races_lio_nowait() {
+    let seen = outcomes();
+    let s = seen.clone();
+    model(move || {
+        let h = host();
+        let a = h.os.aiocb(BASE, 3, abi::LIO_READ, BASE + 300, 2, 0, 30);
+        let b =
+            h.os.aiocb(BASE + 100, 3, abi::LIO_READ, BASE + 310, 2, 4, 31);
+        let list = h.os.list(BASE + 400, &[a, b]);
+        let sig = h.os.sigevent(BASE + 450, 40);
+        let h2 = h.clone();
+        let canceller =
+            loom::thread::spawn(move || sys_aio_cancel(&*h2, 3, UserPtr::null()).unwrap());
+        assert_eq!(sys_lio_listio(&*h, abi::LIO_NOWAIT, list, 2, sig), Ok(0));
+        let r = canceller.join().unwrap();
+        let mut errs = Vec::new();
+        for (p, buf, data) in [(a, BASE + 300, b"ab"), (b, BASE + 310, b"ef")] {
+            let one = h.os.list(BASE + 420, &[p]);
+            assert_eq!(sys_aio_suspend(&*h, one, 1, UserPtr::null()), Ok(0));
+            let e = sys_aio_error(&*h, p).unwrap();
+            match e {
+                0 => {
+                    assert_eq!(sys_aio_return(&*h, p), Ok(2));
+                    assert_eq!(&h.os.bytes(buf, 2)[..], data);
+                }
+                ECANCELED => assert_eq!(sys_aio_return(&*h, p), Ok(-1)),
+                other => panic!("aio_error: {other}"),
+            }
+            assert_eq!(h.os.published(p), 1, "publications");
+            errs.push(e);
+        }
+        let canceled = errs.iter().filter(|&&e| e == ECANCELED).count();
+        match r {
+            abi::AIO_CANCELED => assert!(canceled > 0, "AIO_CANCELED, none cancelled"),
+            abi::AIO_NOTCANCELED => assert!(canceled < 2, "AIO_NOTCANCELED, all cancelled"),
+            abi::AIO_ALLDONE => assert_eq!(canceled, 0, "AIO_ALLDONE, some cancelled"),
+            other => panic!("aio_cancel returned {other}"),
+        }
+        s.lock().unwrap().insert(format!("{r} {errs:?}"));
+        assert_eq!(h.os.notes_for(30), 1, "notifications of a");
+        assert_eq!(h.os.notes_for(31), 1, "notifications of b");
+        // Workers send a list's notification after the job has left the
+        // table; exit waits for them.
+        h.aio.exit();
+        assert_eq!(
+            h.os.published_when(40),
+            [2],
+            "list notifications (results out when sent)"
+        );
+        assert_eq!(h.aio.lists(), 0);
+        assert_eq!(h.sys.jobs(), 0);
+    });
+    let c = abi::AIO_CANCELED;
+    let n = abi::AIO_NOTCANCELED;
+    let d = abi::AIO_ALLDONE;
+    assert_reached(
+        &seen,
+        &[
+            &format!("{c} [{ECANCELED}, {ECANCELED}]"),
+            &format!("{c} [{ECANCELED}, 0]"),
+            &format!("{n} "),
+            &format!("{d} [0, 0]"),
+        ],
+    );
+}
+
+/// A thread waits in aio_suspend on a queued job while another runs the
+/// process exit: exit returns, the waiter returns (0: the job left the
+/// table, run or cancelled by exit), and the job either ran and was
+/// published and notified once, or ended unpublished and unnotified
+/// (exit writes nothing to user memory and sends nothing); nothing is
+/// notified after exit returned.
+#[test]
+fn exit_races_suspend_waiter() {
+    let seen = outcomes();
+    let s = seen.clone();
+    model(move || {
+        let h = host();
+        let p = h.os.aiocb(BASE, 3, 0, BASE + 300, 4, 2, 30);
+        let list = h.os.list(BASE + 400, &[p]);
+        assert_eq!(sys_aio_read(&*h, p), Ok(0));
+        let h2 = h.clone();
+        let exiter = loom::thread::spawn(move || {
+            h2.aio.exit();
+            h2.os.0.exited.store(true, SeqCst);
+        });
+        assert_eq!(sys_aio_suspend(&*h, list, 1, UserPtr::null()), Ok(0));
+        exiter.join().unwrap();
+        let e = sys_aio_error(&*h, p);
+        match e {
+            Ok(0) => {
+                assert_eq!(h.os.published(p), 1, "publications");
+                assert_eq!(h.os.notes_for(30), 1, "notifications");
+                assert_eq!(h.os.bytes(BASE + 300, 4), b"cdef");
+            }
+            Err(Errno::EINVAL) => {
+                assert_eq!(h.os.published(p), 0, "published after exit began");
+                assert_eq!(h.os.notes(), 0, "notified after exit began");
+            }
+            other => panic!("aio_error: {other:?}"),
+        }
+        s.lock().unwrap().insert(format!("{e:?}"));
+        assert_eq!(h.aio.workers(), 0);
+        assert_eq!(h.aio.jobs(), 0);
+        assert_eq!(h.sys.jobs(), 0);
+    });
+    assert_reached(&seen, &["Ok(0)", "Err(EINVAL"]);
+}
+
+/// Exit races the one job of a lio_listio(LIO_NOWAIT) list: the list's
+/// notification says every job of the list is done, so it goes out only
+/// if the job's result did (exit publishes nothing and sends nothing).
+///
+/// Fails: the worker running the job when exit begins sees `quiet`, skips
+/// publishing and the job's own notification, then `remove` completes the
+/// list and the worker sends the list's notification regardless
+/// (`worker_main` notifies what `remove` returns without the `quiet` check
+/// that `retire` makes).  Interleaving: main lio_listio(LIO_NOWAIT) ->
+/// worker picks the job -> exit_cancel sets quiet (job running, not
+/// cancellable) -> worker reads, sees quiet, publishes nothing -> worker
+/// removes the job, list complete -> worker notifies signal 40 -> exit
+/// returns.
+#[test]
+#[ignore = "reason: engine bug: a worker sends a list notification after exit began \
+            for a job it left unpublished (worker_main ignores quiet for the list)"]
+fn exit_races_lio_nowait_notification() {
+    let seen = outcomes();
+    let s = seen.clone();
+    model(move || {
+        let h = host();
+        let a = h.os.aiocb(BASE, 3, abi::LIO_READ, BASE + 300, 2, 0, 0);
+        let list = h.os.list(BASE + 400, &[a]);
+        let sig = h.os.sigevent(BASE + 450, 40);
+        assert_eq!(sys_lio_listio(&*h, abi::LIO_NOWAIT, list, 1, sig), Ok(0));
+        let h2 = h.clone();
+        let exiter = loom::thread::spawn(move || {
+            h2.aio.exit();
+            h2.os.0.exited.store(true, SeqCst);
+        });
+        exiter.join().unwrap();
+        let (published, noted) = (h.os.published(a), h.os.notes_for(40));
+        assert!(noted <= published, "list notified, its job unpublished");
+        s.lock().unwrap().insert(format!("{published} {noted}"));
+        assert_eq!(h.aio.lists(), 0);
+        assert_eq!(h.sys.jobs(), 0);
+    });
+    assert_reached(&seen, &["0 0", "1 1"]);
 }
