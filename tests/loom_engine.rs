@@ -828,7 +828,11 @@ fn cancel_races_lio_nowait() {
         assert_eq!(h.os.notes_for(30), 1, "notifications of a");
         assert_eq!(h.os.notes_for(31), 1, "notifications of b");
         // Workers send a list's notification after the job has left the
-        // table; exit waits for them.
+        // table: wait for it (exit is no barrier: it silences a worker that
+        // has not sent it yet).
+        while h.os.notes_for(40) == 0 {
+            loom::thread::yield_now();
+        }
         h.aio.exit();
         assert_eq!(
             h.os.published_when(40),
@@ -899,18 +903,14 @@ fn exit_races_suspend_waiter() {
 /// notification says every job of the list is done, so it goes out only
 /// if the job's result did (exit publishes nothing and sends nothing).
 ///
-/// Fails: the worker running the job when exit begins sees `quiet`, skips
-/// publishing and the job's own notification, then `remove` completes the
-/// list and the worker sends the list's notification regardless
-/// (`worker_main` notifies what `remove` returns without the `quiet` check
-/// that `retire` makes).  Interleaving: main lio_listio(LIO_NOWAIT) ->
+/// Found a bug (fixed): the worker running the job when exit began saw
+/// `quiet`, skipped publishing and the job's own notification, then
+/// `remove` completed the list and the worker sent the list's
+/// notification regardless.  Interleaving: lio_listio(LIO_NOWAIT) ->
 /// worker picks the job -> exit_cancel sets quiet (job running, not
-/// cancellable) -> worker reads, sees quiet, publishes nothing -> worker
-/// removes the job, list complete -> worker notifies signal 40 -> exit
-/// returns.
+/// cancellable) -> worker reads, publishes nothing -> worker removes the
+/// job, list complete -> worker sent signal 40 -> exit returns.
 #[test]
-#[ignore = "reason: engine bug: a worker sends a list notification after exit began \
-            for a job it left unpublished (worker_main ignores quiet for the list)"]
 fn exit_races_lio_nowait_notification() {
     let seen = outcomes();
     let s = seen.clone();

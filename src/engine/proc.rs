@@ -489,7 +489,11 @@ impl<O: Os> AioProc<O> {
                     g.between += 1;
                     drop(g);
                     drop(finished.take());
-                    self.os.notify(&n);
+                    // As for the job's own notification: none once exit
+                    // began (the list's last job may end after that).
+                    if !self.quiet.load(Acquire) {
+                        self.os.notify(&n);
+                    }
                     g = self.state.lock();
                     g.between -= 1;
                 }
