@@ -169,6 +169,15 @@ impl System {
         self.inline_limit.load(Relaxed)
     }
 
+    /// Sets [`inline_limit`](Self::inline_limit): 0 completes no read
+    /// inline (every job goes through a worker), `usize::MAX` counts
+    /// nothing.  For a host to set before any process has AIO state: a
+    /// process that was not counting its outstanding requests does not
+    /// start in the middle.
+    pub fn set_inline_limit(&self, n: usize) {
+        self.inline_limit.store(n, SeqCst);
+    }
+
     /// Whether processes count their outstanding requests: only where
     /// that count limits inline reads.
     pub fn counts_outstanding(&self) -> bool {

@@ -19,7 +19,11 @@
 //! `NETBSD_AIO_MAX` (`kern.aio_max`), `NETBSD_AIO_LISTIO_MAX`
 //! (`kern.aio_listio_max`), `NETBSD_AIO_WORKERS` (workers per process),
 //! `NETBSD_AIO_SPIN_NS` (how long workers and waiters spin before they
-//! sleep; 0 never spins).
+//! sleep; 0 never spins), `NETBSD_AIO_INLINE` (cached reads complete
+//! inside `aio_read`/`lio_listio` only while the process has fewer
+//! requests outstanding than this, [`System::inline_limit`]; unset:
+//! always; 0: never, so every job goes through a worker, which is how
+//! `scripts/atf` runs its second pass).
 //!
 //! The program can read and change the two limits afterwards with
 //! [`netbsd_aio_sysctlbyname`], which has the signature and conventions of
@@ -108,6 +112,12 @@ fn init() {
             let _ = SYS.set_spin_ns(DEFAULT_SPIN_NS);
         }
         env_limit("NETBSD_AIO_SPIN_NS", |v| SYS.set_spin_ns(v as u64));
+        // Before the first process state exists (aio_create runs after
+        // init), so the outstanding count is kept from the start.
+        env_limit("NETBSD_AIO_INLINE", |v| {
+            SYS.set_inline_limit(v);
+            Ok(())
+        });
     });
 }
 
