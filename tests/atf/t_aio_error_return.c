@@ -3,7 +3,10 @@
  *
  * POSIX lets aio_read()/aio_write() report EBADF and EINVAL either
  * synchronously (-1 and errno) or asynchronously (the operation's error
- * status), so those cases accept both, but insist on the right errno.
+ * status), so those cases accept both, but insist on the right errno;
+ * with AIO_STRICT an EBADF (descriptor -1, closed, or open in the wrong
+ * mode: all known at submission) must come from the call itself (see
+ * H_SUBMIT_ERR in h_aio.h).
  * Checks of optional behaviour (EINVAL for an aiocb that is not a
  * submitted operation, for an invalid sigevent, for an aiocb already in
  * progress) use H_OPT()/H_STRICT_ONLY(), see h_aio.h.

@@ -11,11 +11,14 @@
  *
  * Descriptor life time: POSIX says an operation in progress is not
  * affected by close() of its descriptor (nor by dup2() over it): it
- * completes on the file that was open when it was submitted.  glibc does
- * the I/O on the descriptor number when a helper thread gets to the
- * request, so the *_queued cases (several operations per descriptor, the
- * later ones still queued when the descriptor goes away) fail on glibc;
- * that is a glibc deviation and these cases are meant to catch it.
+ * completes on the file that was open when it was submitted.  Checked for
+ * pipes, AF_UNIX stream sockets (pending reads, then close() or dup2(),
+ * then the peer writes) and regular files (queued writes after close();
+ * queued writes and reads after dup2()).  glibc does the I/O on the
+ * descriptor number when a helper thread gets to the request, so the
+ * *_queued cases (several operations per descriptor, the later ones
+ * still queued when the descriptor goes away) fail on glibc; that is a
+ * glibc deviation and these cases are meant to catch it.
  */
 
 #ifndef _GNU_SOURCE
@@ -335,12 +338,13 @@ ATF_TC_BODY(append_cleared_in_flight, tc)
 }
 
 /*
- * n reads of len bytes each on the pipe p; then the descriptor goes
- * away (close or dup2 of other over it), then all data is written in
- * one go.  Every read must complete with one distinct chunk.
+ * n reads of len bytes each on a pipe (or, if sock, an AF_UNIX stream
+ * socket pair) p; then the descriptor goes away (close or dup2 of other
+ * over it), then all data is written in one go into p[1].  Every read
+ * must complete with one distinct chunk.
  */
 static void
-gone_while_pending(int n, size_t len, int other)
+gone_while_pending(int n, size_t len, int other, bool sock)
 {
 	struct aiocb cb[8];
 	char data[8 * 16];
@@ -348,7 +352,13 @@ gone_while_pending(int n, size_t len, int other)
 	int p[2], i, j, e;
 
 	ATF_REQUIRE(n <= 8 && len <= 16);
+	/* SIGPIPE ignored either way: a failing write gives EPIPE. */
 	h_pipe(p);
+	if (sock) {
+		ATF_REQUIRE(close(p[0]) == 0 && close(p[1]) == 0);
+		ATF_REQUIRE_MSG(socketpair(AF_UNIX, SOCK_STREAM, 0, p) == 0,
+		    "socketpair: %s", strerror(errno));
+	}
 	for (i = 0; i < n; i++) {
 		memset(data + i * len, 'A' + i, len);
 		h_cb(&cb[i], p[0], bufs[i], len, 0);
@@ -370,7 +380,8 @@ gone_while_pending(int n, size_t len, int other)
 	for (i = 0; i < n; i++) {
 		e = h_wait(&cb[i]);
 		ATF_REQUIRE_MSG(e == 0, "read %d of %d failed with %d (%s) "
-		    "after its descriptor was %s", i, n, e, strerror(e),
+		    "after its %s descriptor was %s", i, n, e, strerror(e),
+		    sock ? "socket" : "pipe",
 		    other == -1 ? "closed" : "replaced by dup2");
 		H_EQ(aio_return(&cb[i]), len);
 		for (j = 0; j < n; j++)
@@ -387,14 +398,14 @@ H_TC(close_in_flight_pipe, "a pending pipe read survives close() of its fd")
 ATF_TC_BODY(close_in_flight_pipe, tc)
 {
 
-	gone_while_pending(1, 10, -1);
+	gone_while_pending(1, 10, -1, false);
 }
 
 H_TC(close_queued_pipe, "4 pending pipe reads survive close() of their fd")
 ATF_TC_BODY(close_queued_pipe, tc)
 {
 
-	gone_while_pending(4, 10, -1);
+	gone_while_pending(4, 10, -1, false);
 }
 
 H_TC(dup2_in_flight_pipe, "a pending pipe read survives dup2() over its fd")
@@ -406,7 +417,7 @@ ATF_TC_BODY(dup2_in_flight_pipe, tc)
 	/* Another pipe with data of its own, dup2'ed over the read end. */
 	h_pipe(q);
 	h_write_all(q[1], "qqqqqqqqqq", 10);
-	gone_while_pending(1, 10, q[0]);
+	gone_while_pending(1, 10, q[0], false);
 	ATF_REQUIRE_EQ(read(q[0], got, sizeof(got)), 10);
 	ATF_REQUIRE(memcmp(got, "qqqqqqqqqq", 10) == 0);
 }
@@ -419,9 +430,55 @@ ATF_TC_BODY(dup2_queued_pipe, tc)
 
 	h_pipe(q);
 	h_write_all(q[1], "qqqqqqqqqq", 10);
-	gone_while_pending(4, 10, q[0]);
+	gone_while_pending(4, 10, q[0], false);
 	ATF_REQUIRE_EQ(read(q[0], got, sizeof(got)), 10);
 	ATF_REQUIRE(memcmp(got, "qqqqqqqqqq", 10) == 0);
+}
+
+H_TC(close_in_flight_socket, "a pending socket read survives close() of its "
+    "fd")
+ATF_TC_BODY(close_in_flight_socket, tc)
+{
+
+	gone_while_pending(1, 10, -1, true);
+}
+
+H_TC(close_queued_socket, "4 pending socket reads survive close() of their "
+    "fd")
+ATF_TC_BODY(close_queued_socket, tc)
+{
+
+	gone_while_pending(4, 10, -1, true);
+}
+
+/* Another socket pair with data of its own, to dup2 over the reader. */
+static void
+dup2_socket(int n)
+{
+	char got[64];
+	int q[2];
+
+	ATF_REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0);
+	h_write_all(q[1], "qqqqqqqqqq", 10);
+	gone_while_pending(n, 10, q[0], true);
+	ATF_REQUIRE_EQ(read(q[0], got, sizeof(got)), 10);
+	ATF_REQUIRE(memcmp(got, "qqqqqqqqqq", 10) == 0);
+}
+
+H_TC(dup2_in_flight_socket, "a pending socket read survives dup2() over its "
+    "fd")
+ATF_TC_BODY(dup2_in_flight_socket, tc)
+{
+
+	dup2_socket(1);
+}
+
+H_TC(dup2_queued_socket, "4 pending socket reads survive dup2() over their "
+    "fd")
+ATF_TC_BODY(dup2_queued_socket, tc)
+{
+
+	dup2_socket(4);
 }
 
 H_TC(close_queued_file, "writes queued on a file complete after close()")
@@ -458,6 +515,68 @@ ATF_TC_BODY(close_queued_file, tc)
 	ATF_REQUIRE(fd != -1);
 	ATF_REQUIRE_EQ(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
 	ATF_REQUIRE(memcmp(back, data, sizeof(data)) == 0);
+}
+
+H_TC(dup2_queued_file, "reads and writes queued on a file go to that file "
+    "after dup2() over its fd")
+ATF_TC_BODY(dup2_queued_file, tc)
+{
+	enum { N = 16, BS = 64 * 1024 };
+	static char orig[N * BS], data[N * BS], other[2 * N * BS];
+	static char rb[N][BS], back[2 * N * BS];
+	struct aiocb wcb[N], rcb[N];
+	int fd, d, i, e;
+
+	/*
+	 * The file's first half is read, its second half written; the
+	 * writes are queued first, so the reads wait behind them.  The
+	 * decoy dup2'ed over the descriptor has other data of the same
+	 * size: a read through the number would not come up short.
+	 */
+	h_fill(orig, sizeof(orig), 74);
+	h_fill(data, sizeof(data), 75);
+	h_fill(other, sizeof(other), 76);
+	fd = h_file("f", orig, sizeof(orig));
+	d = h_file("decoy", other, sizeof(other));
+	for (i = 0; i < N; i++) {
+		h_cb(&wcb[i], fd, data + (size_t)i * BS, BS,
+		    (off_t)(N + i) * BS);
+		ATF_REQUIRE_EQ(aio_write(&wcb[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		h_cb(&rcb[i], fd, rb[i], BS, (off_t)i * BS);
+		ATF_REQUIRE_EQ(aio_read(&rcb[i]), 0);
+	}
+	ATF_REQUIRE(dup2(d, fd) == fd);
+	for (i = 0; i < N; i++) {
+		e = h_wait(&wcb[i]);
+		ATF_REQUIRE_MSG(e == 0, "write %d failed with %d (%s) after "
+		    "dup2()", i, e, strerror(e));
+		H_EQ(aio_return(&wcb[i]), BS);
+	}
+	for (i = 0; i < N; i++) {
+		e = h_wait(&rcb[i]);
+		ATF_REQUIRE_MSG(e == 0, "read %d failed with %d (%s) after "
+		    "dup2()", i, e, strerror(e));
+		H_EQ(aio_return(&rcb[i]), BS);
+		ATF_REQUIRE_MSG(memcmp(rb[i], orig + (size_t)i * BS, BS) == 0,
+		    "read %d (queued before dup2) got other data", i);
+	}
+	/* The decoy is untouched, the file has both halves. */
+	H_EQ(h_size(d), sizeof(other));
+	ATF_REQUIRE_EQ(pread(d, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	ATF_REQUIRE_MSG(memcmp(back, other, sizeof(other)) == 0,
+	    "writes queued before dup2() landed in the decoy");
+	ATF_REQUIRE(close(d) == 0);
+	ATF_REQUIRE(close(fd) == 0);
+	fd = open("f", O_RDONLY);
+	ATF_REQUIRE(fd != -1);
+	H_EQ(h_size(fd), 2 * N * BS);
+	ATF_REQUIRE_EQ(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	ATF_REQUIRE(memcmp(back, orig, sizeof(orig)) == 0);
+	ATF_REQUIRE_MSG(memcmp(back + sizeof(orig), data, sizeof(data)) == 0,
+	    "writes queued before dup2() are not in the file");
+	ATF_REQUIRE(close(fd) == 0);
 }
 
 /* Reads `n' blocks of 4 KiB one at a time through AIO and checks them. */
@@ -526,7 +645,12 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, close_queued_pipe);
 	ATF_TP_ADD_TC(tp, dup2_in_flight_pipe);
 	ATF_TP_ADD_TC(tp, dup2_queued_pipe);
+	ATF_TP_ADD_TC(tp, close_in_flight_socket);
+	ATF_TP_ADD_TC(tp, close_queued_socket);
+	ATF_TP_ADD_TC(tp, dup2_in_flight_socket);
+	ATF_TP_ADD_TC(tp, dup2_queued_socket);
 	ATF_TP_ADD_TC(tp, close_queued_file);
+	ATF_TP_ADD_TC(tp, dup2_queued_file);
 	ATF_TP_ADD_TC(tp, reused_fd_flags);
 	return atf_no_error();
 }

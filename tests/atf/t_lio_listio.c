@@ -8,8 +8,19 @@
  * NULL pointers are skipped.  A bad mode and nent > {AIO_LISTIO_MAX}
  * give EINVAL; a list with a failing entry gives -1/EIO under LIO_WAIT,
  * with the entry's own error in its status and the others done.
- * glibc does not check nent and returns 0 from LIO_WAIT when an entry
- * fails while running, so those two checks use H_OPT() (see h_aio.h).
+ * glibc does not check nent, so that check uses H_OPT() (see h_aio.h);
+ * so does the EIO of bad_entry_eio (descriptor -1), although glibc 2.36
+ * meets it.  wait_io_error requires the EIO: the entry (a write to a
+ * pipe without reader) fails with EPIPE during its I/O, and POSIX says
+ * lio_listio "shall fail" with EIO then.
+ *
+ * The list sigevent may also be SIGEV_THREAD (the function runs once,
+ * after every entry is done, with the sigev_value).  A LIO_NOWAIT list
+ * with an entry refused at queue time (descriptor -1) and others queued:
+ * netbsd-aio returns -1/EIO (src/engine/lio.rs; glibc finds the bad
+ * descriptor only when the entry runs and returns 0, which POSIX allows,
+ * so that check is H_OPT) and still sends the list signal, once, when
+ * the queued entries are done.
  */
 
 #include "h_aio.h"
@@ -138,6 +149,223 @@ ATF_TC_BODY(nowait_signal, tc)
 	ATF_REQUIRE(memcmp(rbufs[0], src + BS, BS) == 0);
 	ATF_REQUIRE(memcmp(rbufs[1], src, BS) == 0);
 	ATF_REQUIRE(memcmp(pbuf, "12345678", 8) == 0);
+}
+
+#ifdef SIGEV_THREAD
+/* SIGEV_THREAD recorder: calls, value, thread, entries' status then. */
+enum { TW = 3 };
+static pthread_mutex_t thr_mtx = PTHREAD_MUTEX_INITIALIZER;
+static int thr_calls;
+static union sigval thr_val;
+static pthread_t thr_thread;
+static struct aiocb *thr_watch[TW];
+static int thr_err[TW];
+
+static void
+thr_notify(union sigval v)
+{
+	int i;
+
+	pthread_mutex_lock(&thr_mtx);
+	if (thr_calls == 0)
+		for (i = 0; i < TW; i++)
+			thr_err[i] = aio_error(thr_watch[i]);
+	thr_val = v;
+	thr_thread = pthread_self();
+	thr_calls++;
+	pthread_mutex_unlock(&thr_mtx);
+}
+
+static int
+thr_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&thr_mtx);
+	n = thr_calls;
+	pthread_mutex_unlock(&thr_mtx);
+	return n;
+}
+#endif
+
+H_TC(nowait_thread, "LIO_NOWAIT with SIGEV_THREAD: the function runs once, "
+    "after all are done, with the sigev_value")
+ATF_TC_BODY(nowait_thread, tc)
+{
+#ifdef SIGEV_THREAD
+	struct aiocb cb[TW];
+	struct aiocb *list[TW];
+	struct sigevent sev;
+	long long deadline;
+	char pbuf[8];
+	int fd, wfd, p[2], r, i;
+
+	h_fill(src, sizeof(src), 52);
+	h_fill(wdata, sizeof(wdata), 53);
+	fd = h_file("r", src, sizeof(src));
+	wfd = h_file("w", NULL, 0);
+	h_pipe(p);
+	h_cb(&cb[0], fd, rbufs[0], BS, BS);
+	cb[0].aio_lio_opcode = LIO_READ;
+	h_cb(&cb[1], wfd, wdata, BS, 0);
+	cb[1].aio_lio_opcode = LIO_WRITE;
+	/* This one cannot finish until the test writes into the pipe. */
+	h_cb(&cb[2], p[0], pbuf, 8, 0);
+	cb[2].aio_lio_opcode = LIO_READ;
+	for (i = 0; i < TW; i++) {
+		list[i] = &cb[i];
+		thr_watch[i] = &cb[i];
+		thr_err[i] = -1;
+	}
+	thr_calls = 0;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD;
+	sev.sigev_notify_function = thr_notify;
+	sev.sigev_notify_attributes = NULL;
+	sev.sigev_value.sival_ptr = list;
+
+	errno = 0;
+	r = lio_listio(LIO_NOWAIT, list, TW, &sev);
+#ifdef __NetBSD__
+	if (r == -1 && errno == EINVAL)
+		atf_tc_skip("SIGEV_THREAD not supported by this kernel's AIO");
+#endif
+	ATF_REQUIRE_MSG(r == 0, "lio_listio with SIGEV_THREAD: %s",
+	    strerror(errno));
+	ATF_REQUIRE_EQ(h_wait(&cb[0]), 0);
+	ATF_REQUIRE_EQ(h_wait(&cb[1]), 0);
+	h_sleep_ms(50);
+	ATF_REQUIRE_EQ(aio_error(&cb[2]), EINPROGRESS);
+	ATF_REQUIRE_MSG(thr_count() == 0,
+	    "list function ran while an entry was still in progress");
+
+	h_write_all(p[1], "12345678", 8);
+	deadline = h_now_ms() + H_WAIT_MS;
+	while (thr_count() == 0 && h_now_ms() < deadline)
+		h_sleep_ms(1);
+	ATF_REQUIRE_MSG(thr_count() > 0, "the list function never ran");
+	h_sleep_ms(100);
+	pthread_mutex_lock(&thr_mtx);
+	ATF_REQUIRE_EQ(thr_calls, 1);
+	ATF_REQUIRE(thr_val.sival_ptr == (void *)list);
+	ATF_REQUIRE(!pthread_equal(thr_thread, pthread_self()));
+	for (i = 0; i < TW; i++)
+		ATF_REQUIRE_MSG(thr_err[i] == 0, "entry %d had status %d when "
+		    "the list function ran", i, thr_err[i]);
+	pthread_mutex_unlock(&thr_mtx);
+	for (i = 0; i < TW; i++) {
+		ATF_REQUIRE_EQ(aio_error(&cb[i]), 0);
+		H_EQ(aio_return(&cb[i]), i == 2 ? 8 : BS);
+	}
+	ATF_REQUIRE(memcmp(rbufs[0], src + BS, BS) == 0);
+	ATF_REQUIRE(memcmp(pbuf, "12345678", 8) == 0);
+#else
+	atf_tc_skip("SIGEV_THREAD is not defined");
+#endif
+}
+
+H_TC(nowait_refused_signal, "LIO_NOWAIT, one entry refused at queue time: "
+    "-1/EIO (AIO_STRICT), list signal once after the others are done")
+ATF_TC_BODY(nowait_refused_signal, tc)
+{
+	struct aiocb cb[3];
+	struct aiocb *list[3];
+	struct sigevent sev;
+	char pbuf[8];
+	int fd, p[2], sig, r, err, i;
+
+	sig = h_rtsig();
+	h_sig_catch(sig);
+	h_fill(src, sizeof(src), 54);
+	fd = h_file("r", src, sizeof(src));
+	h_pipe(p);
+	h_cb(&cb[0], fd, rbufs[0], BS, 0);
+	cb[0].aio_lio_opcode = LIO_READ;
+	/* Refused at queue time: no such descriptor. */
+	h_cb(&cb[1], -1, rbufs[1], BS, 0);
+	cb[1].aio_lio_opcode = LIO_READ;
+	/* Pending until the test writes into the pipe. */
+	h_cb(&cb[2], p[0], pbuf, 8, 0);
+	cb[2].aio_lio_opcode = LIO_READ;
+	for (i = 0; i < 3; i++)
+		list[i] = &cb[i];
+	h_sigev_signal(&sev, sig, (union sigval){ .sival_int = 77 });
+
+	h_sig_watch = &cb[2];
+	errno = 0;
+	r = lio_listio(LIO_NOWAIT, list, 3, &sev);
+	err = errno;
+	ATF_REQUIRE_MSG(r == 0 || (r == -1 && err == EIO),
+	    "lio_listio gave %d errno %d", r, err);
+	ATF_REQUIRE_EQ(h_wait(&cb[0]), 0);
+	ATF_REQUIRE_EQ(h_wait(&cb[1]), EBADF);
+	h_sleep_ms(50);
+	ATF_REQUIRE_EQ(aio_error(&cb[2]), EINPROGRESS);
+	ATF_REQUIRE_MSG(h_sig_count == 0,
+	    "list signal sent while an entry was still in progress");
+
+	h_write_all(p[1], "12345678", 8);
+	ATF_REQUIRE_MSG(h_sig_wait(1, H_WAIT_MS),
+	    "no list signal after a partly refused LIO_NOWAIT list");
+	ATF_REQUIRE_EQ(h_sig_signo, sig);
+	ATF_REQUIRE_EQ(h_sig_code, SI_ASYNCIO);
+	ATF_REQUIRE_EQ(h_sig_ints[0], 77);
+	ATF_REQUIRE_EQ(h_sig_watch_err, 0);
+	h_sleep_ms(100);
+	ATF_REQUIRE_EQ(h_sig_count, 1);
+	H_EQ(aio_return(&cb[0]), BS);
+	H_EQ(aio_return(&cb[1]), -1);
+	ATF_REQUIRE_EQ(aio_error(&cb[2]), 0);
+	H_EQ(aio_return(&cb[2]), 8);
+	ATF_REQUIRE(memcmp(rbufs[0], src, BS) == 0);
+	ATF_REQUIRE(memcmp(pbuf, "12345678", 8) == 0);
+
+	H_OPT(r == -1 && err == EIO,
+	    "LIO_NOWAIT with an entry refused at queue time returned %d "
+	    "errno %d, not -1/EIO", r, err);
+}
+
+H_TC(wait_io_error, "LIO_WAIT, one entry fails during the I/O (EPIPE): "
+    "-1/EIO, that entry's own error, the others done")
+ATF_TC_BODY(wait_io_error, tc)
+{
+	struct aiocb cb[3];
+	struct aiocb *list[3];
+	char back[BS];
+	int fd, wfd, p[2], r, err, i;
+
+	h_fill(src, sizeof(src), 55);
+	h_fill(wdata, sizeof(wdata), 56);
+	fd = h_file("r", src, sizeof(src));
+	wfd = h_file("w", NULL, 0);
+	/* A pipe without reader: writing fails with EPIPE (SIGPIPE off). */
+	h_pipe(p);
+	ATF_REQUIRE(close(p[0]) == 0);
+	h_cb(&cb[0], wfd, wdata, BS, 0);
+	cb[0].aio_lio_opcode = LIO_WRITE;
+	h_cb(&cb[1], p[1], wdata + BS, BS, 0);
+	cb[1].aio_lio_opcode = LIO_WRITE;
+	h_cb(&cb[2], fd, rbufs[2], BS, 2 * BS);
+	cb[2].aio_lio_opcode = LIO_READ;
+	for (i = 0; i < 3; i++)
+		list[i] = &cb[i];
+	errno = 0;
+	r = lio_listio(LIO_WAIT, list, 3, NULL);
+	err = errno;
+	ATF_REQUIRE_MSG(r == -1 && err == EIO,
+	    "LIO_WAIT with an entry failing in its I/O returned %d errno %d, "
+	    "not -1/EIO", r, err);
+
+	/* No waiting: LIO_WAIT already did. */
+	ATF_REQUIRE_EQ(aio_error(&cb[1]), EPIPE);
+	H_EQ(aio_return(&cb[1]), -1);
+	ATF_REQUIRE_EQ(aio_error(&cb[0]), 0);
+	H_EQ(aio_return(&cb[0]), BS);
+	ATF_REQUIRE_EQ(aio_error(&cb[2]), 0);
+	H_EQ(aio_return(&cb[2]), BS);
+	ATF_REQUIRE(memcmp(rbufs[2], src + 2 * BS, BS) == 0);
+	ATF_REQUIRE_EQ(pread(wfd, back, BS, 0), BS);
+	ATF_REQUIRE(memcmp(back, wdata, BS) == 0);
 }
 
 H_TC(nop_and_null, "LIO_NOP entries and NULL pointers are skipped")
@@ -330,6 +558,9 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, wait_mixed);
 	ATF_TP_ADD_TC(tp, wait_ignores_sig);
 	ATF_TP_ADD_TC(tp, nowait_signal);
+	ATF_TP_ADD_TC(tp, nowait_thread);
+	ATF_TP_ADD_TC(tp, nowait_refused_signal);
+	ATF_TP_ADD_TC(tp, wait_io_error);
 	ATF_TP_ADD_TC(tp, nop_and_null);
 	ATF_TP_ADD_TC(tp, einval_mode);
 	ATF_TP_ADD_TC(tp, einval_nent);
