@@ -22,6 +22,14 @@ pub const DEFAULT_WORKER_IDLE_NS: u64 = 10_000_000_000;
 pub const MAX_WORKERS_LIMIT: usize = 256;
 /// Longest spin a host may set ([`System::set_spin_ns`]): 1 ms.
 pub const MAX_SPIN_NS: u64 = 1_000_000;
+/// Largest `kern.aio_listio_max`: a `lio_listio` copies its whole list in
+/// at once (a few MiB of kernel memory at this bound, taken with KM_SLEEP,
+/// which waits rather than fails: an unbounded value would let one call
+/// wait forever for memory).
+pub const MAX_LISTIO_MAX: usize = 65_536;
+/// Largest `kern.aio_max` (jobs are allocated one by one, each bounded
+/// per process by `kern.aio_listio_max`; this keeps the value an `int`).
+pub const MAX_AIO_MAX: usize = 1 << 20;
 
 /// The limits and the system-wide job count.
 #[derive(Debug)]
@@ -89,18 +97,20 @@ impl System {
         self.max_workers.load(Relaxed)
     }
 
-    /// Sets `kern.aio_max`: at least 1 and at least `aio_listio_max`.
+    /// Sets `kern.aio_max`: at least 1 and at least `aio_listio_max`, at
+    /// most [`MAX_AIO_MAX`].
     pub fn set_aio_max(&self, v: usize) -> Result<(), Errno> {
-        if v < 1 || v < self.listio_max() {
+        if v < 1 || v < self.listio_max() || v > MAX_AIO_MAX {
             return Err(Errno::EINVAL);
         }
         self.aio_max.store(v, SeqCst);
         Ok(())
     }
 
-    /// Sets `kern.aio_listio_max`: between 1 and `aio_max`.
+    /// Sets `kern.aio_listio_max`: between 1 and `aio_max`, at most
+    /// [`MAX_LISTIO_MAX`].
     pub fn set_listio_max(&self, v: usize) -> Result<(), Errno> {
-        if v < 1 || v > self.aio_max() {
+        if v < 1 || v > self.aio_max() || v > MAX_LISTIO_MAX {
             return Err(Errno::EINVAL);
         }
         self.listio_max.store(v, SeqCst);
@@ -266,6 +276,10 @@ mod tests {
         assert_eq!(s.set_listio_max(AIO_MAX + 1), Err(Errno::EINVAL));
         assert_eq!(s.set_aio_max(AIO_LISTIO_MAX - 1), Err(Errno::EINVAL));
         assert_eq!(s.set_max_workers(0), Err(Errno::EINVAL));
+        assert_eq!(s.set_aio_max(MAX_AIO_MAX + 1), Err(Errno::EINVAL));
+        s.set_aio_max(MAX_AIO_MAX).unwrap();
+        assert_eq!(s.set_listio_max(MAX_LISTIO_MAX + 1), Err(Errno::EINVAL));
+        s.set_listio_max(MAX_LISTIO_MAX).unwrap();
         s.set_aio_max(100_000).unwrap();
         s.set_listio_max(2048).unwrap();
         assert_eq!(s.listio_max(), 2048);
