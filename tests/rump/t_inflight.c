@@ -127,6 +127,26 @@ component_is_rust(void)
 #include <rump/rumpclient.h>
 
 /*
+ * Waits up to 5 s for forked client pid; on a timeout fails the case and
+ * kills it.  Returns 0 with its status in *st, or -1.
+ */
+static int
+wait_client(pid_t pid, int *st)
+{
+	int64_t deadline = t_now_ms() + 5000;
+	pid_t w;
+
+	while ((w = waitpid(pid, st, WNOHANG)) == 0 && t_now_ms() < deadline)
+		usleep(10000);
+	if (w == pid)
+		return 0;
+	FAIL("forked client did not exit within 5 s");
+	kill(pid, SIGKILL);
+	waitpid(pid, st, 0);
+	return -1;
+}
+
+/*
  * A process exits with AIO in flight (a pipe read that cannot complete, a
  * second read queued behind it): the server must tear its AIO state down
  * without hanging or crashing, and keep serving AIO to other processes.
@@ -138,8 +158,7 @@ exit_in_flight(void)
 {
 	struct aiocb *a, *f;
 	int p[2], st, e, fd;
-	pid_t pid, w;
-	int64_t deadline;
+	pid_t pid;
 	ssize_t r;
 
 	REQUIRE((fd = t_file("exitfly", 100, RUMP_O_RDWR)) >= 0);
@@ -160,15 +179,8 @@ exit_in_flight(void)
 		usleep(200000);
 		_exit(rump_sys_aio_error(&c1) == NB_EINPROGRESS ? 0 : 2);
 	}
-	deadline = t_now_ms() + 5000;
-	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && t_now_ms() < deadline)
-		usleep(10000);
-	if (w != pid) {
-		FAIL("forked client did not exit within 5 s");
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
+	if (wait_client(pid, &st) != 0)
 		return;
-	}
 	REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "forked client: status "
 	    "%#x (1: aio_read refused, 2: read not pending)", st);
 	t_settle();
@@ -267,15 +279,8 @@ exit_teardown(void)
 	close(hp[1]);
 	r = read(hp[0], &rpid, sizeof(rpid));
 	close(hp[0]);
-	deadline = t_now_ms() + 5000;
-	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && t_now_ms() < deadline)
-		usleep(10000);
-	if (w != pid) {
-		FAIL("forked client did not exit within 5 s");
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
+	if (wait_client(pid, &st) != 0)
 		return;
-	}
 	REQUIRE(WIFEXITED(st) && WEXITSTATUS(st) == 0, "forked client: status "
 	    "%#x (1: pid, 2: pipe, 3: aio_read refused, 4: read not pending)",
 	    st);
