@@ -43,7 +43,9 @@
 /*
  * NetBSD 8.99 added the signal mask and stack to lwp_create(); 9.99
  * replaced the hand-made enqueue by lwp_start() and made proc_lock a
- * mutex rather than a pointer to one.
+ * mutex rather than a pointer to one.  The tests below draw the line at
+ * x.99.0: right for every release (7.99 here, 9.x, 10.x, 11.x), wrong
+ * for 8.99 and 9.99 development snapshots older than those changes.
  */
 #if __NetBSD_Version__ >= 899000000
 #define	AIOK_LWP_CREATE_HAS_SIGMASK
