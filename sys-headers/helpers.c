@@ -177,7 +177,7 @@ aiok_cv_wait(struct kcondvar *cv, struct kmutex *mtx, int how,
 		 */
 #if defined(AIOK_RUMP)
 		error = cv_wait_sig(cv, mtx);
-		if (error != 0 && (curlwp->l_flag & LW_RUMP_QEXIT) != 0)
+		if (error != 0 && aiok_curlwp_exiting())
 			return EINTR;
 		return 0;
 #endif
@@ -190,7 +190,7 @@ aiok_cv_wait(struct kcondvar *cv, struct kmutex *mtx, int how,
 			return 0;
 		if (error == EWOULDBLOCK)
 			return EWOULDBLOCK;
-		if ((curlwp->l_flag & LW_WEXIT) != 0)
+		if (aiok_curlwp_exiting())
 			return EINTR;
 		(void)cv_timedwait(cv, mtx, 1);
 		return 0;

@@ -79,13 +79,14 @@ impl<O: Os> AioProc<O> {
             }
             if let Err(e) = self.take_slots(entries.len()) {
                 drop(g);
-                for e2 in &entries {
-                    if let Entry::Job(p, req) = e2 {
-                        if req.status.0 != JOB_WIP {
+                for entry in &entries {
+                    match entry {
+                        Entry::Job(p, req) if req.status.0 != JOB_WIP => {
                             self.publish(*p, JobResult::Failed(e));
                             // A result for aio_return to collect.
                             self.submitted();
                         }
+                        _ => {}
                     }
                 }
                 return Err(e);

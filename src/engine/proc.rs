@@ -676,13 +676,7 @@ impl<O: Os> AioProc<O> {
     /// no worker touches the process any more and no job is left.
     pub fn exit(&self) {
         self.exit_cancel();
-        let mut g = self.state.lock();
-        g.waiters += 1;
-        while !g.jobs.is_empty() || g.workers > 0 {
-            self.work.broadcast();
-            self.done.wait(&mut g, Sleep::Uninterruptible);
-        }
-        g.waiters -= 1;
+        self.exit_drain(|st| !st.jobs.is_empty() || st.workers > 0);
     }
 
     /// Exit for a host whose workers die with the process (Linux
@@ -693,18 +687,26 @@ impl<O: Os> AioProc<O> {
     /// on streams: a read from a pipe may wait forever.
     pub fn exit_settle(&self) {
         self.exit_cancel();
+        self.exit_drain(|st| st.running.iter().any(|(_, _, c)| c.order != Order::Stream));
+    }
+
+    /// After [`exit_cancel`](Self::exit_cancel): sleeps while `busy` holds,
+    /// waking idle workers so that they see the exit and leave (jobs
+    /// leaving the table wake exit, see `remove`).
+    fn exit_drain(&self, busy: impl Fn(&ProcState<O>) -> bool) {
         let mut g = self.state.lock();
         g.waiters += 1;
-        while g.running.iter().any(|(_, _, c)| c.order != Order::Stream) {
+        while busy(&g) {
+            self.work.broadcast();
             self.done.wait(&mut g, Sleep::Uninterruptible);
         }
         g.waiters -= 1;
     }
 
-    /// The first half of [`exit`](Self::exit): refuse new jobs and cancel
-    /// every job that has not started, without notifications.  A host whose
-    /// workers die with the process (Linux userspace) stops here.
-    pub fn exit_cancel(&self) {
+    /// The first half of [`exit`](Self::exit) and
+    /// [`exit_settle`](Self::exit_settle): refuse new jobs and cancel every
+    /// job that has not started, without notifications.
+    fn exit_cancel(&self) {
         let mut batch = Vec::new();
         {
             let mut g = self.state.lock();

@@ -804,6 +804,37 @@ fn exit_cancels_queued_waits_for_running_and_stops_workers() {
     assert_eq!(settled(|| h.sys.procs()), 0);
 }
 
+/// The Linux host's exit (`atexit`): running I/O on a file finishes before
+/// exit_settle returns; a read waiting on a pipe is not waited for.
+#[test]
+fn exit_settle_waits_for_running_file_io_only() {
+    let h = host();
+    h.sys.set_max_workers(2).unwrap();
+    let fd = regular(&h, b"abcd");
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    h.os.gate(fd, true);
+    let file_job = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 0);
+    let pipe_job = h.os.aiocb(pipe, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, pipe_job).unwrap();
+    sys_aio_read(&h, file_job).unwrap();
+    h.os.wait_started(fd, 1);
+    let aio = h.aio().unwrap();
+    let os = h.os.clone();
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        os.gate(fd, false);
+    });
+    aio.exit_settle();
+    // The file read's data arrived before exit went on (its result is not
+    // published: nothing is written to a dying process's aiocbs).
+    assert_eq!(h.os.peek(h.os.private_buf(file_job), 1), b"a");
+    opener.join().unwrap();
+    assert_eq!(aio.jobs(), 1, "waited for the pipe read");
+    h.os.feed(pipe, b"z");
+    h.exit();
+    assert_eq!(h.sys.jobs(), 0);
+}
+
 /// NetBSD's exit_lwps() (exit, exec) marks the workers LW_WEXIT before the
 /// exit hook runs: a worker that finishes its job then must leave, not run
 /// the rest of the queue first (the hook cancels it, as exit promises).

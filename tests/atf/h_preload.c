@@ -77,13 +77,31 @@ finish(struct aiocb *cb, const char *op)
 	return aio_return(cb);
 }
 
+/* BS bytes at OFF of fd through submit (aio_read or aio_write). */
+static ssize_t
+transfer(int (*submit)(struct aiocb *), const char *op, int fd, char *buf)
+{
+	struct aiocb cb;
+
+	memset(&cb, 0, sizeof(cb));
+	cb.aio_fildes = fd;
+	cb.aio_buf = buf;
+	cb.aio_nbytes = BS;
+	cb.aio_offset = OFF;
+	cb.aio_sigevent.sigev_notify = SIGEV_NONE;
+	if (submit(&cb) == -1) {
+		fprintf(stderr, "h_preload: %s: %s\n", op, strerror(errno));
+		exit(2);
+	}
+	return finish(&cb, op);
+}
+
 int
 main(int argc, char **argv)
 {
 	char want[PATH_MAX], own[PATH_MAX], dflt[PATH_MAX];
 	char path[] = "/tmp/h_preload.XXXXXX";
 	const char *(*version)(void);
-	struct aiocb cb;
 	ssize_t n;
 	bool ours;
 	int fd;
@@ -113,31 +131,11 @@ main(int argc, char **argv)
 	(void)unlink(path);
 	for (i = 0; i < BS; i++)
 		wbuf[i] = (char)(i * 7 + 3);
-	memset(&cb, 0, sizeof(cb));
-	cb.aio_fildes = fd;
-	cb.aio_buf = wbuf;
-	cb.aio_nbytes = BS;
-	cb.aio_offset = OFF;
-	cb.aio_sigevent.sigev_notify = SIGEV_NONE;
-	if (aio_write(&cb) == -1) {
-		fprintf(stderr, "h_preload: aio_write: %s\n", strerror(errno));
-		return 2;
-	}
-	if ((n = finish(&cb, "aio_write")) != BS) {
+	if ((n = transfer(aio_write, "aio_write", fd, wbuf)) != BS) {
 		fprintf(stderr, "h_preload: aio_write gave %zd\n", n);
 		return 2;
 	}
-	memset(&cb, 0, sizeof(cb));
-	cb.aio_fildes = fd;
-	cb.aio_buf = rbuf;
-	cb.aio_nbytes = BS;
-	cb.aio_offset = OFF;
-	cb.aio_sigevent.sigev_notify = SIGEV_NONE;
-	if (aio_read(&cb) == -1) {
-		fprintf(stderr, "h_preload: aio_read: %s\n", strerror(errno));
-		return 2;
-	}
-	if ((n = finish(&cb, "aio_read")) != BS ||
+	if ((n = transfer(aio_read, "aio_read", fd, rbuf)) != BS ||
 	    memcmp(rbuf, wbuf, BS) != 0) {
 		fprintf(stderr, "h_preload: aio_read gave %zd bytes%s\n", n,
 		    n == BS ? " of other data" : "");
