@@ -22,6 +22,7 @@
 #include <sys/file.h>
 #include <sys/filedesc.h>
 #include <sys/kmem.h>
+#include <sys/ksyms.h>
 #include <sys/lwp.h>
 #include <sys/module.h>
 #include <sys/mount.h>
@@ -58,15 +59,24 @@
 #endif
 
 /*
- * A spare worker that retires calls lwp_exit() long before its process
- * exits: detached, it is freed then rather than kept as a zombie nobody
- * reaps until exit_lwps().  A rump kernel's lwp_create() takes no flags.
+ * Workers are created joinable (flags 0) and live until their process
+ * exits or execs: exit_lwps() wakes them (LW_WEXIT), they call lwp_exit()
+ * and it reaps them, as it reaps the single worker of NetBSD's own C
+ * component.  A worker never retires early: a joinable LWP that exits
+ * stays a zombie until exit_lwps(), a detached one cannot be created in a
+ * rump kernel (its lwp_create() panics on any flag), and a rump kernel's
+ * lwp_exit() cannot end a running LWP.  One build of the module therefore
+ * runs in both kernels; the pool is bounded by kern.aio_workers.
+ *
+ * A rump kernel ends a departed remote client's LWPs differently (see
+ * aiok_worker_exit); the module finds out at run time which kernel it is
+ * in (aiok_rump_releaselwp below), the rump component knows at build time.
  */
 #if defined(AIOK_RUMP)
-#define	AIOK_WORKER_FLAGS	0
 void	rump_lwproc_releaselwp(void);
+#define	aiok_rump_releaselwp	rump_lwproc_releaselwp
 #else
-#define	AIOK_WORKER_FLAGS	LWP_DETACHED
+static void (*aiok_rump_releaselwp)(void);
 #endif
 
 struct kmutex *
@@ -164,32 +174,19 @@ aiok_cv_wait(struct kcondvar *cv, struct kmutex *mtx, int how,
 	case 2:
 		/*
 		 * A worker sleeps interruptibly so that exit_lwps() can wake
-		 * it; with every signal blocked only LW_WEXIT (or a stop)
-		 * interrupts it.  A stop must not make it spin: pause one
-		 * tick uninterruptibly and report a plain wakeup.
+		 * it (LW_WEXIT); with every signal blocked nothing else but a
+		 * stop interrupts it, and a stop must not make it spin: pause
+		 * one tick uninterruptibly and report a plain wakeup.  No
+		 * idle timeout: workers do not retire (aiok_worker_create).
 		 *
-		 * In a rump kernel nothing ends a worker but the end of a
-		 * remote client: the server marks every LWP of the client's
-		 * process LW_RUMP_QEXIT, and from then on every sleep of that
-		 * LWP returns at once.  The worker must leave then (see
-		 * aiok_worker_exit), or it spins.  No idle timeout there:
-		 * for a local client nothing would reap the LWP.
+		 * A rump kernel marks every LWP of a departed remote client
+		 * LW_RUMP_QEXIT, after which each of its sleeps returns at
+		 * once: aiok_curlwp_exiting() is true then and the worker
+		 * leaves.
 		 */
-#if defined(AIOK_RUMP)
 		error = cv_wait_sig(cv, mtx);
-		if (error != 0 && aiok_curlwp_exiting())
-			return EINTR;
-		return 0;
-#endif
-		if (timeout_ns == 0)
-			error = cv_wait_sig(cv, mtx);
-		else
-			error = cv_timedwait_sig(cv, mtx,
-			    aiok_ns2ticks(timeout_ns));
 		if (error == 0)
 			return 0;
-		if (error == EWOULDBLOCK)
-			return EWOULDBLOCK;
 		if (aiok_curlwp_exiting())
 			return EINTR;
 		(void)cv_timedwait(cv, mtx, 1);
@@ -415,6 +412,7 @@ int
 aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
 {
 	struct lwp *l;
+	kmutex_t *lmtx __unused;
 	vaddr_t uaddr;
 	sigset_t mask;
 	int error;
@@ -424,36 +422,37 @@ aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
 		return EAGAIN;
 	sigfillset(&mask);
 #ifdef AIOK_LWP_CREATE_HAS_SIGMASK
-	error = lwp_create(curlwp, p, uaddr, AIOK_WORKER_FLAGS, NULL, 0, fn,
-	    arg, &l, SCHED_OTHER, &mask, NULL);
+	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0, fn, arg, &l,
+	    SCHED_OTHER, &mask, NULL);
 #else
-	error = lwp_create(curlwp, p, uaddr, AIOK_WORKER_FLAGS, NULL, 0, fn,
-	    arg, &l, SCHED_OTHER);
+	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0, fn, arg, &l,
+	    SCHED_OTHER);
 #endif
 	if (error != 0) {
 		uvm_uarea_free(uaddr);
 		return error;
 	}
-#if defined(AIOK_RUMP)
-	/*
-	 * A rump kernel's sched_enqueue() only lets the new thread run; it
-	 * takes no LWP lock, and the thread may switch l_mutex as soon as it
-	 * runs, so lwp_lock()/lwp_unlock() around it would release a mutex
-	 * this LWP does not hold.
-	 */
-	sched_enqueue(l, false);
-#elif defined(AIOK_HAS_LWP_START)
+#if defined(AIOK_HAS_LWP_START)
 	lwp_start(l, 0);
 #else
+	/*
+	 * Make the LWP runnable under its lock, as fork1() does.  The lock
+	 * released is the one taken: in a kernel l_mutex cannot change while
+	 * it is held, so this is lwp_unlock(); in a rump kernel the new
+	 * thread may switch l_mutex to its virtual CPU's as soon as
+	 * sched_enqueue() lets it run, and lwp_unlock() would then release a
+	 * mutex nobody holds.
+	 */
 	mutex_enter(p->p_lock);
 #ifndef AIOK_LWP_CREATE_HAS_SIGMASK
 	l->l_sigmask = mask;
 #endif
 	lwp_lock(l);
+	lmtx = l->l_mutex;
 	l->l_stat = LSRUN;
 	l->l_priority = MAXPRI_USER;
 	sched_enqueue(l, false);
-	lwp_unlock(l);
+	mutex_spin_exit(lmtx);
 	mutex_exit(p->p_lock);
 #endif
 	return 0;
@@ -462,42 +461,40 @@ aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
 /*
  * Whether the calling LWP must leave: exit_lwps() (exit, exec) sets
  * LW_WEXIT on it, a rump kernel sets LW_RUMP_QEXIT when the remote
- * client goes.
+ * client goes.  A kernel never sets the latter (the bit is reserved for
+ * rump in <sys/lwp.h>), so one test serves both.
  */
 int
 aiok_curlwp_exiting(void)
 {
 
-#if defined(AIOK_RUMP)
 	return (curlwp->l_flag & (LW_WEXIT | LW_RUMP_QEXIT)) != 0;
-#else
-	return (curlwp->l_flag & LW_WEXIT) != 0;
-#endif
 }
 
 void
 aiok_worker_exit(void)
 {
+	struct lwp *l = curlwp;
 
-#if defined(AIOK_RUMP)
-	/*
-	 * A rump kernel's lwp_exit() only cancels an LWP that never ran; a
-	 * running one leaves through lwp_userret() once LW_RUMP_QEXIT is
-	 * set (the only way aiok_cv_wait lets a worker go here).  Dropping
-	 * the LWP's reference first makes leaving the CPU free it, and with
-	 * the process's last LWP the process, whose exit hooks then free its
-	 * AIO state.  Without it the process, its descriptors and its AIO
-	 * state would outlive the client.
-	 */
-	KASSERT((curlwp->l_flag & LW_RUMP_QEXIT) != 0);
-	rump_lwproc_releaselwp();
-	lwp_userret(curlwp);
-	panic("netbsd-aio: worker not let go in a rump kernel");
-#else
-	/* Detached (aiok_worker_create): nobody waits to reap it. */
-	lwp_exit(curlwp);
+	if ((l->l_flag & LW_RUMP_QEXIT) != 0) {
+		/*
+		 * A departed remote client's LWP in a rump kernel, whose
+		 * lwp_exit() only cancels an LWP that never ran: a running
+		 * one leaves through lwp_userret().  Dropping the LWP's
+		 * reference first makes leaving the CPU free it, and with the
+		 * process's last LWP the process, whose exit hooks then free
+		 * its AIO state.  Without it the process, its descriptors and
+		 * its AIO state would outlive the client.
+		 */
+		if (aiok_rump_releaselwp == NULL)
+			panic("netbsd-aio: LW_RUMP_QEXIT outside a rump kernel");
+		(*aiok_rump_releaselwp)();
+		lwp_userret(l);
+		panic("netbsd-aio: worker not let go in a rump kernel");
+	}
+	/* Joinable: exit_lwps() of the exit or exec reaps it. */
+	lwp_exit(l);
 	panic("netbsd-aio: lwp_exit returned");
-#endif
 }
 
 void
@@ -729,6 +726,26 @@ aio_sysctl_init(void)
 	return error;
 }
 
+#if !defined(AIOK_RUMP)
+/*
+ * Which kernel loaded the module: only a rump kernel has
+ * rump_lwproc_releaselwp, which a worker of a departed remote client
+ * needs (aiok_worker_exit).  Looked up, not linked: a kernel's loader
+ * would refuse a module that names a symbol the kernel lacks.
+ */
+static void
+aiok_rump_probe(void)
+{
+	unsigned long va;
+
+	if (ksyms_getval(NULL, "rump_lwproc_releaselwp", &va,
+	    KSYMS_EXTERN) == 0)
+		aiok_rump_releaselwp = (void (*)(void))va;
+	else
+		aiok_rump_releaselwp = NULL;
+}
+#endif
+
 MODULE(MODULE_CLASS_MISC, aio, NULL);
 
 static int
@@ -738,6 +755,9 @@ aio_modcmd(modcmd_t cmd, void *arg)
 
 	switch (cmd) {
 	case MODULE_CMD_INIT:
+#if !defined(AIOK_RUMP)
+		aiok_rump_probe();
+#endif
 		error = aio_rs_init();
 		if (error != 0)
 			return error;

@@ -35,8 +35,8 @@ struct kcondvar	*aiok_cv_create(void);
 void		 aiok_cv_destroy(struct kcondvar *);
 /*
  * how: 0 uninterruptible, 1 interruptible (timeout_ns 0 = none),
- * 2 worker (timeout_ns 0 = none; returns EINTR only when the LWP must
- * exit).
+ * 2 worker (no timeout: timeout_ns is ignored; returns EINTR only when
+ * the LWP must exit).
  * Returns 0 (woken), EWOULDBLOCK (timed out) or EINTR.
  */
 int		 aiok_cv_wait(struct kcondvar *, struct kmutex *, int how,

@@ -3,8 +3,9 @@
 //! A worker is an LWP of the user process (so it shares the vmspace that
 //! copyout and uiomove reach), created with every signal blocked.  Its body
 //! is a boxed Rust closure handed through a thin pointer; when the body
-//! returns the LWP exits (`aiok_worker_exit`: `lwp_exit` of a detached LWP
-//! in a kernel, `lwp_userret` of a departed client's LWP in a rump kernel).
+//! returns the LWP exits (`aiok_worker_exit`: `lwp_exit`, reaped by the
+//! exit or exec's `exit_lwps`, or `lwp_userret` of a departed client's LWP
+//! in a rump kernel).  Workers live until their process exits or execs.
 
 use alloc::boxed::Box;
 use core::ffi::c_void;

@@ -65,7 +65,9 @@ unsafe impl RawCondVar<KMutex> for KCondVar {
     unsafe fn wait(&self, m: &KMutex, how: Sleep) -> Wakeup {
         let (kind, ns) = match how {
             Sleep::Uninterruptible => (0, 0),
-            Sleep::Worker { timeout_ns } => (2, timeout_ns.map_or(0, |t| t.max(1))),
+            // Workers here never retire (they are joinable LWPs that
+            // exit_lwps() reaps; see aiok_worker_create): no idle timeout.
+            Sleep::Worker { .. } => (2, 0),
             // 0 means "no timeout" to the helper: an expired timeout is
             // handled by the engine before it waits, so clamp up to 1 ns.
             Sleep::Interruptible { timeout_ns } => (1, timeout_ns.map_or(0, |t| t.max(1))),

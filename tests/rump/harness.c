@@ -7,7 +7,9 @@
  * Tags: P = behaviour POSIX requires; C = this project's contract where
  * POSIX leaves a choice; X = the check that tells the components apart.
  *
- * usage: aio-{local,remote} [--list] [case ...]
+ * usage: aio-{local,remote,kmod} [--list] [case ...]
+ *        aio-kmod --lifecycle | --serve URL; aio-remote --kmod-hold
+ *        (kmod.c)
  * env:   RUMP_TEST_TORN_OPS (torn_results operations, default 20000)
  *        RUMP_TEST_CASE_SECONDS (watchdog per case, default 60)
  */
@@ -26,6 +28,12 @@
 #endif
 
 #include "rump_aio.h"
+
+/* kmod.c */
+int kmod_boot_load(void);
+int kmod_lifecycle(void);
+int kmod_serve(const char *);
+int kmod_hold(void);
 
 #define CASE(n) void n(void);
 #define CASES							\
@@ -547,7 +555,7 @@ watchdog(int sig)
 /* ---- boot ---- */
 
 static int
-boot(void)
+boot(int load)
 {
 	struct nb_tmpfs_args ta;
 	int rv;
@@ -578,6 +586,10 @@ boot(void)
 		printf("mount tmpfs on /tmp: errno %d\n", errno);
 		return -1;
 	}
+#ifdef KMOD
+	if (load && kmod_boot_load() != 0)
+		return -1;
+#endif
 	return 0;
 }
 
@@ -595,7 +607,8 @@ main(int argc, char **argv)
 			    cases[i].what);
 		return 0;
 	}
-	for (a = 1; a < argc; a++) {
+	/* Options of kmod.c's modes are checked where they are handled. */
+	for (a = argc > 1 && argv[1][0] == '-' ? argc : 1; a < argc; a++) {
 		for (i = 0; i < NCASES; i++)
 			if (strcmp(argv[a], cases[i].name) == 0)
 				break;
@@ -617,13 +630,39 @@ main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	signal(SIGALRM, watchdog);
 
+#ifdef REMOTE
+	if (argc == 2 && strcmp(argv[1], "--kmod-hold") == 0)
+		return boot(0) != 0 ? 1 : kmod_hold();
+#endif
+#ifdef KMOD
+	if (argc == 2 && strcmp(argv[1], "--lifecycle") == 0) {
+		alarm(120);
+		if (boot(0) != 0) {
+			printf("FAIL  [-] boot\n0 passed, 1 failed\n");
+			return 1;
+		}
+		return kmod_lifecycle();
+	}
+	if (argc == 3 && strcmp(argv[1], "--serve") == 0)
+		return boot(1) != 0 ? 1 : kmod_serve(argv[2]);
+#endif
+	if (argc > 1 && argv[1][0] == '-') {
+		fprintf(stderr, "unknown option %s\n", argv[1]);
+		return 2;
+	}
 	alarm(30);
-	if (boot() != 0) {
+	if (boot(1) != 0) {
 		printf("FAIL  [-] boot\n0 passed, 1 failed\n");
 		return 1;
 	}
 	alarm(0);
-	printf("rump AIO tests (%s client)\n", t_remote ? "remote" : "local");
+	printf("rump AIO tests (%s client)\n", t_remote ? "remote" :
+#ifdef KMOD
+	    "local, aio.kmod"
+#else
+	    "local"
+#endif
+	    );
 
 	for (i = 0; i < NCASES; i++) {
 		if (argc > 1) {
