@@ -88,7 +88,15 @@ pub fn sys_aio_suspend<H: ProcHost>(
     nent: i32,
     timeout: UserPtr<Timespec>,
 ) -> Result<isize, Errno> {
-    suspend::aio_suspend(&h.os(), h.sys(), h.aio().as_deref(), list, nent, timeout)
+    suspend::aio_suspend(
+        &h.os(),
+        h.sys(),
+        h.aio(),
+        || h.aio_create(),
+        list,
+        nent,
+        timeout,
+    )
 }
 
 /// Syscall 406, `lio_listio(int mode, struct aiocb *const *, int nent,

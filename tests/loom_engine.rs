@@ -856,9 +856,47 @@ fn cancel_races_lio_nowait() {
     );
 }
 
+/// The publication window: a worker publishes a result, then takes the
+/// job out of the table in a later lock pass.  A caller that saw the
+/// result with aio_error gets 0 from aio_suspend, even with a zero
+/// timeout (never EAGAIN), and by then the completion is notified.
+#[test]
+fn suspend_agrees_with_a_published_result() {
+    let seen = outcomes();
+    let s = seen.clone();
+    model(move || {
+        let h = host();
+        let p = h.os.aiocb(BASE, 3, 0, BASE + 300, 4, 2, 30);
+        let list = h.os.list(BASE + 400, &[p]);
+        let zero = h.os.timespec(BASE + 500, 0, 0);
+        assert_eq!(sys_aio_read(&*h, p), Ok(0));
+        let e = sys_aio_error(&*h, p).unwrap();
+        let r = sys_aio_suspend(&*h, list, 1, zero);
+        if e == 0 {
+            assert_eq!(r, Ok(0), "aio_error saw the result, aio_suspend did not");
+        } else {
+            assert!(r == Ok(0) || r == Err(Errno::EAGAIN), "aio_suspend: {r:?}");
+        }
+        if r == Ok(0) {
+            assert_eq!(
+                h.os.notes_for(30),
+                1,
+                "aio_suspend returned before the notification"
+            );
+        }
+        s.lock().unwrap().insert(format!("{e} {r:?}"));
+        assert_eq!(sys_aio_suspend(&*h, list, 1, UserPtr::null()), Ok(0));
+        assert_eq!(sys_aio_return(&*h, p), Ok(4));
+        h.aio.exit();
+        assert_eq!(h.sys.jobs(), 0);
+    });
+    assert_reached(&seen, &["0 Ok(0)", "36 Ok(0)", "36 Err(EAGAIN"]);
+}
+
 /// A thread waits in aio_suspend on a queued job while another runs the
 /// process exit: exit returns, the waiter returns (0: the job left the
-/// table, run or cancelled by exit), and the job either ran and was
+/// table having run; 0 or EINTR: exit cancelled it, and with nothing
+/// published there is nothing left to wait for), and the job either ran and was
 /// published and notified once, or ended unpublished and unnotified
 /// (exit writes nothing to user memory and sends nothing); nothing is
 /// notified after exit returned.
@@ -876,16 +914,19 @@ fn exit_races_suspend_waiter() {
             h2.aio.exit();
             h2.os.0.exited.store(true, SeqCst);
         });
-        assert_eq!(sys_aio_suspend(&*h, list, 1, UserPtr::null()), Ok(0));
+        let r = sys_aio_suspend(&*h, list, 1, UserPtr::null());
         exiter.join().unwrap();
         let e = sys_aio_error(&*h, p);
         match e {
             Ok(0) => {
+                assert_eq!(r, Ok(0), "published, but aio_suspend said {r:?}");
                 assert_eq!(h.os.published(p), 1, "publications");
                 assert_eq!(h.os.notes_for(30), 1, "notifications");
                 assert_eq!(h.os.bytes(BASE + 300, 4), b"cdef");
             }
             Err(Errno::EINVAL) => {
+                // Cancelled unpublished: nothing to wait for any more.
+                assert!(r == Ok(0) || r == Err(Errno::EINTR), "aio_suspend: {r:?}");
                 assert_eq!(h.os.published(p), 0, "published after exit began");
                 assert_eq!(h.os.notes(), 0, "notified after exit began");
             }

@@ -1,19 +1,39 @@
 //! `aio_suspend(2)`: sleep until one of a list of jobs is done.
 //!
-//! "Done" means the job has left the table, which happens only after its
-//! result is in the aiocb, so a caller woken here always finds the result
-//! with `aio_error`.  A non-null entry that is not in flight counts as done
-//! (it completed earlier, or was never queued, and will not become done by
-//! waiting); null entries are ignored, as POSIX asks.
+//! An entry is done when its aiocb says `JOB_DONE` (a result published and
+//! not yet collected by `aio_return`): that is what `aio_error` reads, so
+//! once a caller has seen a result there, `aio_suspend` agrees at once,
+//! even in the moment between a worker's publication and its removal of
+//! the job from the table.  An entry is pending while its job is in the
+//! table.  Any other entry (null, never submitted, already collected, a
+//! copy of another process's aiocb) is ignored, as NetBSD does; an entry
+//! whose `_state` cannot be read is EFAULT.  A list with nothing pending
+//! waits for its timeout (EAGAIN) or a signal (EINTR).
+//!
+//! The aiocbs are read without the AIO lock (it is never held across a
+//! copyin), so the answer is settled in passes: under the lock, the
+//! entries whose answer the table cannot give (not in it, or running or
+//! finishing: their result may be out) are noted with the table's
+//! removal count; their `_state` is read unlocked; back under the lock,
+//! a changed count means a job left meanwhile and the pass is repeated.
+//! Sleeping follows under the same lock hold as the last look, so a
+//! removal cannot slip between the look and the sleep.
+//!
+//! `nent` outside `1..=kern.aio_listio_max` is EINVAL, as for
+//! `lio_listio` and as FreeBSD answers.  NetBSD's C code answers EAGAIN,
+//! which a caller cannot tell from an expired timeout and would retry.
 
 use alloc::vec::Vec;
+use core::ops::Deref;
 use core::sync::atomic::Ordering::{Acquire, Relaxed};
 
+use crate::abi::JOB_DONE;
 use crate::errno::Errno;
 use crate::os::{Aiocb, Os, Sleep, Timespec, TimespecReq, UserPtr, Wakeup};
 
+use super::job::JobState;
 use super::limits::System;
-use super::proc::AioProc;
+use super::proc::{AioProc, ProcState};
 
 const NSEC_PER_SEC: u64 = 1_000_000_000;
 
@@ -35,11 +55,15 @@ pub(crate) fn timeout_ns(ts: TimespecReq) -> Result<u64, Errno> {
         .saturating_add(ts.nsec as u64))
 }
 
-/// `aio_suspend(list, nent, timeout)`.
-pub fn aio_suspend<O: Os>(
+/// `aio_suspend(list, nent, timeout)`.  `proc` is the process's AIO
+/// state if it has one; `create` makes it when a process without one must
+/// sleep (its entries are then all ignored: it waits for the timeout or a
+/// signal on the state's condition variable).
+pub fn aio_suspend<O: Os, P: Deref<Target = AioProc<O>>>(
     os: &O,
     sys: &System,
-    proc: Option<&AioProc<O>>,
+    proc: Option<P>,
+    create: impl FnOnce() -> Result<P, Errno>,
     list: UserPtr<UserPtr<Aiocb>>,
     nent: i32,
     timeout: UserPtr<Timespec>,
@@ -74,15 +98,23 @@ pub fn aio_suspend<O: Os>(
         }
     }
     let ptrs = &all[..kept];
-    let Some(proc) = proc else {
-        // Nothing was ever queued by this process: nothing is in flight.
-        return Ok(0);
-    };
-    if ptrs.is_empty() {
-        return Ok(0);
-    }
-
     let start = os.now_ns();
+    let proc = match proc {
+        Some(p) => p,
+        None => {
+            // No job of this process was ever queued: only a published,
+            // uncollected result (a forked child's copy of its parent's
+            // aiocb) makes an entry done; nothing is pending.
+            if first_done(os, ptrs, |_| true)?.is_some() {
+                return Ok(0);
+            }
+            if limit == Some(0) {
+                return Err(Errno::EAGAIN);
+            }
+            create()?
+        }
+    };
+
     // Before sleeping, watch for completions for a moment (spinning
     // waiters are not counted in `waiters`, so finishing workers need not
     // wake anyone), but never past the caller's timeout, and not at all
@@ -94,11 +126,41 @@ pub fn aio_suspend<O: Os>(
     };
     let spin_end = start.saturating_add(spin);
     let mut g = proc.state.lock();
+    // An entry whose result is out and whose job is still leaving the
+    // table (its notification being sent): done, but returned only once
+    // it has left, so that the caller's completion signal is queued.
+    let mut leaving = false;
+    // The wait timed out: one more look, then EAGAIN.
+    let mut expired = false;
     loop {
-        if ptrs.iter().any(|p| !g.jobs.contains_key(&p.addr())) {
-            return Ok(0);
+        // Entries the table cannot answer for: read their aiocbs.
+        if ptrs.iter().any(|p| needs_look(&g, p)) {
+            let seen = proc.removed.load(Acquire);
+            let look = LookSet::new(ptrs, |p| needs_look(&g, p));
+            drop(g);
+            let done = first_done(os, ptrs, |i| look.has(i));
+            g = proc.state.lock();
+            if let Some(i) = done? {
+                if !g.jobs.contains_key(&ptrs[i].addr()) {
+                    return Ok(0);
+                }
+                leaving = true;
+            } else if proc.removed.load(Acquire) != seen {
+                // A job left while we read: its aiocb may say done now.
+                continue;
+            }
         }
-        let now = if spin > 0 { os.now_ns() } else { spin_end };
+        let pending = ptrs.iter().any(|p| g.jobs.contains_key(&p.addr()));
+        if !pending && g.exiting {
+            // Exit cancelled the jobs without publishing anything: there
+            // is nothing left to wait for, and the process is going.
+            return Err(Errno::EINTR);
+        }
+        let now = if spin > 0 && pending {
+            os.now_ns()
+        } else {
+            spin_end
+        };
         if now < spin_end {
             let seen = proc.removed.load(Acquire);
             drop(g);
@@ -107,6 +169,10 @@ pub fn aio_suspend<O: Os>(
             continue;
         }
         let how = match limit {
+            // The moment between a worker's publication and its removal
+            // of the job: no sleep in between, so no timeout or signal.
+            _ if leaving => Sleep::Uninterruptible,
+            _ if expired => return Err(Errno::EAGAIN),
             None => Sleep::Interruptible { timeout_ns: None },
             Some(l) => {
                 let spent = os.now_ns().saturating_sub(start);
@@ -127,15 +193,59 @@ pub fn aio_suspend<O: Os>(
         let w = proc.done.wait(&mut g, how);
         g.waiters -= 1;
         match w {
+            // A job left, a spurious wakeup, or the time ran out: look
+            // again (a job may have finished just as the time ran out, and
+            // then the caller is better served by 0).
             Wakeup::Woken => {}
-            // Re-checked at the top: a job may have finished just as the
-            // time ran out, and then the caller is better served by 0.
-            Wakeup::TimedOut => {
-                if ptrs.iter().all(|p| g.jobs.contains_key(&p.addr())) {
-                    return Err(Errno::EAGAIN);
-                }
-            }
+            Wakeup::TimedOut => expired = true,
             Wakeup::Interrupted => return Err(Errno::EINTR),
         }
+    }
+}
+
+/// Whether entry `p`'s answer needs its aiocb: it is not in the table
+/// (done and uncollected, or to be ignored), or its job is running or
+/// finishing (its result may already be published).  A reserved or queued
+/// job is pending whatever its aiocb still says.
+fn needs_look<O: Os>(g: &ProcState<O>, p: &UserPtr<Aiocb>) -> bool {
+    match g.jobs.get(&p.addr()) {
+        None => true,
+        Some(j) => matches!(j.state(), JobState::Running | JobState::Finishing),
+    }
+}
+
+/// The first entry `i` for which `want(i)` holds that says `JOB_DONE`;
+/// EFAULT if one of them cannot be read.
+fn first_done<O: Os>(
+    os: &O,
+    ptrs: &[UserPtr<Aiocb>],
+    want: impl Fn(usize) -> bool,
+) -> Result<Option<usize>, Errno> {
+    for (i, p) in ptrs.iter().enumerate() {
+        if want(i) && os.copyin_state(*p)? == JOB_DONE {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+/// The entries to read in one pass: a bit each for the first 64, and
+/// every entry beyond (long lists are rare; reading one more aiocb is
+/// cheaper than an allocation).
+struct LookSet(u64);
+
+impl LookSet {
+    fn new(ptrs: &[UserPtr<Aiocb>], f: impl Fn(&UserPtr<Aiocb>) -> bool) -> Self {
+        let mut bits = 0u64;
+        for (i, p) in ptrs.iter().enumerate().take(64) {
+            if f(p) {
+                bits |= 1 << i;
+            }
+        }
+        LookSet(bits)
+    }
+
+    fn has(&self, i: usize) -> bool {
+        i >= 64 || self.0 & (1 << i) != 0
     }
 }

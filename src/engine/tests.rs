@@ -1083,3 +1083,70 @@ fn suspend_is_not_woken_by_unrelated_completions() {
     h.os.feed(pipe, b"x");
     assert_eq!(sys_aio_suspend(&h, list, 1, UserPtr::null()), Ok(0));
 }
+
+#[test]
+fn suspend_ignores_entries_not_in_flight_and_faults_on_unreadable_ones() {
+    let h = host();
+    let ts = h.os.timespec(0, 10_000_000);
+    // No AIO state yet: all-null, never-submitted entries wait for the
+    // timeout instead of answering 0.
+    let never = h.os.aiocb(regular(&h, b"x"), 0, h.os.alloc(1), 1, 0);
+    let nulls = h.os.ptr_array(&[UserPtr::null(), UserPtr::null()]);
+    assert_eq!(sys_aio_suspend(&h, nulls, 2, ts), Err(Errno::EAGAIN));
+    let l = h.os.ptr_array(&[never]);
+    let t0 = Instant::now();
+    assert_eq!(sys_aio_suspend(&h, l, 1, ts), Err(Errno::EAGAIN));
+    assert!(t0.elapsed() >= Duration::from_millis(10));
+    interrupt_next_wait();
+    assert_eq!(
+        sys_aio_suspend(&h, l, 1, UserPtr::null()),
+        Err(Errno::EINTR)
+    );
+    // Done and not yet collected: 0; collected: ignored again.
+    let fd = regular(&h, b"abcd");
+    let p = h.os.aiocb(fd, 0, h.os.alloc(4), 4, 0);
+    sys_aio_read(&h, p).unwrap();
+    assert_eq!(wait_done(&h, p), 0);
+    let l = h.os.ptr_array(&[never, p]);
+    assert_eq!(sys_aio_suspend(&h, l, 2, ts), Ok(0));
+    assert_eq!(sys_aio_return(&h, p), Ok(4));
+    assert_eq!(sys_aio_suspend(&h, l, 2, ts), Err(Errno::EAGAIN));
+    // An unmapped aiocb pointer: EFAULT, with or without AIO state.
+    let bad = UserPtr::new(0x10);
+    let l = h.os.ptr_array(&[never, bad]);
+    assert_eq!(sys_aio_suspend(&h, l, 2, ts), Err(Errno::EFAULT));
+    let h2 = host();
+    let l2 = h2.os.ptr_array(&[bad]);
+    assert_eq!(sys_aio_suspend(&h2, l2, 1, ts), Err(Errno::EFAULT));
+}
+
+#[test]
+fn suspend_agrees_with_aio_error_before_the_job_leaves_the_table() {
+    let h = host();
+    let pipe = h.os.open(Kind::Stream, true, true, false, b"");
+    h.os.gate(pipe, true);
+    let p = h.os.aiocb(pipe, 0, h.os.alloc(2), 2, 0);
+    sys_aio_read(&h, p).unwrap();
+    h.os.wait_started(pipe, 1);
+    // What a worker's publication leaves in the aiocb, before the lock
+    // pass that takes the job out of the table.
+    h.os.poke(p.addr() + L::ERRNO, &0i32.to_ne_bytes());
+    h.os.poke(p.addr() + L::RETVAL, &0isize.to_ne_bytes());
+    h.os.poke(p.addr() + L::STATE, &JOB_DONE.to_ne_bytes());
+    assert_eq!(sys_aio_error(&h, p), Ok(0));
+    // aio_suspend agrees even with a zero timeout (no EAGAIN): it returns
+    // once the job has left the table, so that its notification is out.
+    let os = h.os.clone();
+    let worker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        os.gate(pipe, false);
+        os.feed(pipe, b"ok");
+    });
+    let l = h.os.ptr_array(&[p]);
+    let zero = h.os.timespec(0, 0);
+    assert_eq!(sys_aio_suspend(&h, l, 1, zero), Ok(0));
+    assert!(h.aio().is_some_and(|a| a.jobs() == 0));
+    worker.join().unwrap();
+    assert_eq!(sys_aio_suspend(&h, l, 1, zero), Ok(0));
+    assert_eq!(wait_done(&h, p), 0);
+}

@@ -27,6 +27,7 @@
 #define H_AIO_H
 
 #include <sys/types.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 

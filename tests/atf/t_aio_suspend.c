@@ -281,6 +281,132 @@ ATF_TC_BODY(einval_nent, tc)
 	    max + 1, rb, errb);
 }
 
+H_TC(nothing_pending, "entries neither in progress nor complete are "
+    "ignored: with nothing else listed, the timeout passes")
+ATF_TC_BODY(nothing_pending, tc)
+{
+	struct aiocb never, got;
+	const struct aiocb *nulls[2] = { NULL, NULL };
+	const struct aiocb *list[2] = { &never, &got };
+	struct timespec to;
+	long long t0, dt;
+	int fd, r, err;
+
+	fd = h_file("f", "file", 4);
+	h_cb(&never, fd, bufs[0], 4, 0);
+	h_cb(&got, fd, bufs[1], 4, 0);
+	ATF_REQUIRE_EQ(aio_read(&got), 0);
+	h_wait_ok(&got, 4);		/* collected: no longer complete */
+
+	to = h_ts_ms(50);
+	t0 = h_now_ms();
+	errno = 0;
+	r = aio_suspend(nulls, 2, &to);
+	err = errno;
+	dt = h_now_ms() - t0;
+	H_OPT(r == -1 && err == EAGAIN && dt >= 40, "all-NULL list: "
+	    "%d errno %d after %lld ms, want -1/EAGAIN after 50 ms",
+	    r, err, dt);
+
+	to = h_ts_ms(50);
+	t0 = h_now_ms();
+	errno = 0;
+	r = aio_suspend(list, 2, &to);
+	err = errno;
+	dt = h_now_ms() - t0;
+	H_OPT(r == -1 && err == EAGAIN && dt >= 40, "never submitted and "
+	    "collected: %d errno %d after %lld ms, want -1/EAGAIN after 50 ms",
+	    r, err, dt);
+}
+
+H_TC(efault_entry, "an entry that cannot be read is EFAULT")
+ATF_TC_BODY(efault_entry, tc)
+{
+	const struct aiocb *list[1];
+	struct timespec to = h_ts_ms(50);
+	void *page;
+
+	H_STRICT_ONLY("POSIX leaves a bad aiocb pointer undefined");
+	page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANON, -1, 0);
+	ATF_REQUIRE(page != MAP_FAILED);
+	list[0] = page;
+	H_ERR(aio_suspend(list, 1, &to), EFAULT);
+	ATF_REQUIRE(munmap(page, 4096) == 0);
+}
+
+/*
+ * Once aio_error() has seen a result, aio_suspend() on that request
+ * returns 0, even with a zero timeout: a worker publishes the result and
+ * only later takes the request out of its table, and the answer must not
+ * depend on that moment.  Writes, so that every request goes through a
+ * worker; four threads, so that the workers' lock passes are delayed.
+ */
+#define AGREE_THREADS	4
+#define AGREE_ROUNDS	3000
+
+struct agree {
+	int	fd;
+	int	slot;
+	int	bad;
+	int	first_r, first_errno;
+};
+
+static void *
+agree_main(void *arg)
+{
+	struct agree *ag = arg;
+	struct aiocb w;
+	const struct aiocb *list[1] = { &w };
+	struct timespec zero = { 0, 0 };
+	char buf[16];
+	int i, r;
+
+	memset(buf, 'a' + ag->slot, sizeof(buf));
+	for (i = 0; i < AGREE_ROUNDS; i++) {
+		h_cb(&w, ag->fd, buf, sizeof(buf),
+		    (off_t)(ag->slot * 64 + i % 64) * 16);
+		if (aio_write(&w) != 0)
+			break;
+		while (aio_error(&w) == EINPROGRESS)
+			continue;
+		errno = 0;
+		r = aio_suspend(list, 1, &zero);
+		if (r != 0 && ag->bad++ == 0) {
+			ag->first_r = r;
+			ag->first_errno = errno;
+		}
+		(void)aio_return(&w);
+	}
+	return NULL;
+}
+
+H_TC(agrees_with_aio_error, "a request aio_error saw complete is "
+    "complete for aio_suspend, even with a zero timeout")
+ATF_TC_BODY(agrees_with_aio_error, tc)
+{
+	struct agree ag[AGREE_THREADS];
+	pthread_t t[AGREE_THREADS];
+	int fd, i, bad = 0;
+
+	fd = h_file("f", "", 0);
+	memset(ag, 0, sizeof(ag));
+	for (i = 0; i < AGREE_THREADS; i++) {
+		ag[i].fd = fd;
+		ag[i].slot = i;
+		ATF_REQUIRE(pthread_create(&t[i], NULL, agree_main, &ag[i]) == 0);
+	}
+	for (i = 0; i < AGREE_THREADS; i++) {
+		ATF_REQUIRE(pthread_join(t[i], NULL) == 0);
+		if (ag[i].bad != 0)
+			fprintf(stderr, "thread %d: %d misses, the first "
+			    "%d errno %d\n", i, ag[i].bad, ag[i].first_r,
+			    ag[i].first_errno);
+		bad += ag[i].bad;
+	}
+	ATF_REQUIRE_MSG(bad == 0, "%d of %d aio_suspend calls missed a "
+	    "result aio_error had seen", bad, AGREE_THREADS * AGREE_ROUNDS);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 
@@ -291,5 +417,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, zero_timeout);
 	ATF_TP_ADD_TC(tp, eintr);
 	ATF_TP_ADD_TC(tp, einval_nent);
+	ATF_TP_ADD_TC(tp, nothing_pending);
+	ATF_TP_ADD_TC(tp, efault_entry);
+	ATF_TP_ADD_TC(tp, agrees_with_aio_error);
 	return atf_no_error();
 }

@@ -65,6 +65,7 @@ int kmod_hold(void);
 	CASE(suspend_done)					\
 	CASE(suspend_timeout)					\
 	CASE(suspend_null_entries)				\
+	CASE(suspend_nothing_pending)				\
 	CASE(suspend_wakeup)					\
 	CASE(suspend_bad_nent)					\
 	CASE(lio_wait)						\
@@ -144,6 +145,9 @@ static const struct tcase {
 	  "aio_suspend timeout: EAGAIN after the timeout" },
 	{ "suspend_null_entries", 'P', suspend_null_entries,
 	  "NULL list entries are ignored" },
+	{ "suspend_nothing_pending", 'C', suspend_nothing_pending,
+	  "entries neither in flight nor done ignored: timeout; unreadable: "
+	  "EFAULT" },
 	{ "suspend_wakeup", 'P', suspend_wakeup,
 	  "aio_suspend wakes when another thread completes the job" },
 	{ "suspend_bad_nent", 'C', suspend_bad_nent,

@@ -203,3 +203,34 @@ suspend_bad_nent(void)
 	CHECK(rv == -1 && errno == NB_EINVAL, "nent -1: aio_suspend %d errno "
 	    "%d, want -1/EINVAL", rv, errno);
 }
+
+/*
+ * Entries neither in progress nor complete (never submitted, collected
+ * with aio_return, NULL) are ignored: with nothing else listed the
+ * timeout passes.  An entry that cannot be read is EFAULT.
+ */
+void
+suspend_nothing_pending(void)
+{
+	const struct aiocb *list[3];
+	struct aiocb *never, *got;
+	int64_t took;
+	int fd, rv;
+
+	REQUIRE((got = done_cb("susnone")) != NULL);
+	REQUIRE(rump_sys_aio_return(got) == 16, "aio_return");
+	REQUIRE((fd = t_file("susnone2", 100, RUMP_O_RDWR)) >= 0);
+	never = read_cb(fd, 16);
+	list[0] = NULL;
+	list[1] = never;
+	list[2] = got;
+	rv = suspend_ms(list, 3, 100, &took);
+	CHECK(rv == -1 && errno == NB_EAGAIN && took >= 80,
+	    "{NULL, never submitted, collected}: aio_suspend %d errno %d "
+	    "after %lld ms, want -1/EAGAIN after 100 ms", rv, errno,
+	    (long long)took);
+	list[1] = (const struct aiocb *)(uintptr_t)0x1000;
+	rv = suspend_ms(list, 3, 100, &took);
+	CHECK(rv == -1 && errno == NB_EFAULT, "unmapped entry: aio_suspend "
+	    "%d errno %d, want -1/EFAULT", rv, errno);
+}
