@@ -19,6 +19,7 @@ use crate::errno::Errno;
 use crate::os::{Aiocb, AiocbReq, Notify, Os, Sigevent, Sleep, UserPtr, Wakeup};
 
 use super::job::{JobOp, JobResult, LioId};
+use super::limits::INLINE_CALL_BYTES;
 use super::proc::{AioProc, Lio};
 use super::submit::{validate_sigevent, Refusal, Seen};
 
@@ -107,8 +108,10 @@ impl<O: Os> AioProc<O> {
 
         let mut failed = false;
         let mut queued = 0usize;
+        // One call's inline work is bounded as a whole (INLINE_CALL_BYTES).
+        let mut inline_budget = INLINE_CALL_BYTES;
         for e in entries {
-            match self.submit_entry(e, id) {
+            match self.submit_entry(e, id, &mut inline_budget) {
                 Ok(r) => {
                     queued += 1;
                     reserved.extend(r);
@@ -145,7 +148,12 @@ impl<O: Os> AioProc<O> {
     /// Reserves one entry of list `id`, whose slot is already taken;
     /// returns its address for [`AioProc::release`], or `None` if it
     /// completed inline.
-    fn submit_entry(&self, e: Entry, id: LioId) -> Result<Option<usize>, Refusal> {
+    fn submit_entry(
+        &self,
+        e: Entry,
+        id: LioId,
+        inline_budget: &mut usize,
+    ) -> Result<Option<usize>, Refusal> {
         let (p, req) = match e {
             Entry::Job(p, req) => (p, req),
             Entry::Unreadable => {
@@ -153,7 +161,7 @@ impl<O: Os> AioProc<O> {
                 return Err(Refusal::Error(Errno::EFAULT));
             }
         };
-        if req.opcode == LIO_READ && self.read_inline(p, &req) {
+        if req.opcode == LIO_READ && self.read_inline(p, &req, inline_budget) {
             // Done already: the slot taken for it is not needed.
             self.put_slots(1);
             self.submitted();

@@ -36,6 +36,7 @@ use crate::errno::Errno;
 use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, Sleep, SyncKind, UserPtr, Wakeup};
 
 use super::job::{Class, Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
+use super::limits::{INLINE_CALL_BYTES, INLINE_REQUEST_BYTES};
 use super::proc::{AioProc, Guard, ProcState, Retired, Waiting, GROW_LOOKAHEAD};
 
 /// A checked request, holding its own file reference.
@@ -524,7 +525,7 @@ impl<O: Os> AioProc<O> {
     /// `aio_read(2)` and `aio_write(2)`.
     pub fn submit_rw(&self, p: UserPtr<Aiocb>, write: bool) -> Result<(), Errno> {
         let req = self.os.copyin_aiocb(p)?;
-        if !write && self.read_inline(p, &req) {
+        if !write && self.read_inline(p, &req, &mut { INLINE_CALL_BYTES }) {
             self.submitted();
             return Ok(());
         }
@@ -542,9 +543,19 @@ impl<O: Os> AioProc<O> {
     /// take the queue), only when the aiocb is not in flight, and only while
     /// the process has no write in flight that the read might have to wait
     /// for ([`Class`]); anything unusual, including every error, takes the
-    /// normal path, which reports it.
-    pub(crate) fn read_inline(&self, p: UserPtr<Aiocb>, req: &AiocbReq) -> bool {
+    /// normal path, which reports it.  The copy is bounded: a request of
+    /// more than [`INLINE_REQUEST_BYTES`], or one that would take the
+    /// call's inline work (`budget`, from [`INLINE_CALL_BYTES`]) below
+    /// zero, goes to a worker, so that the caller never waits long for a
+    /// copy: that is what AIO is for.
+    pub(crate) fn read_inline(
+        &self,
+        p: UserPtr<Aiocb>,
+        req: &AiocbReq,
+        budget: &mut usize,
+    ) -> bool {
         if req.offset < 0
+            || req.nbytes > INLINE_REQUEST_BYTES.min(*budget)
             || check_io_fields(req).is_err()
             || self.outstanding.load(Relaxed) >= self.sys.inline_limit()
         {
@@ -565,6 +576,7 @@ impl<O: Os> AioProc<O> {
         else {
             return false;
         };
+        *budget -= req.nbytes;
         self.publish(p, JobResult::Done(n));
         self.os.notify(&notify);
         true

@@ -1150,3 +1150,44 @@ fn suspend_agrees_with_aio_error_before_the_job_leaves_the_table() {
     assert_eq!(sys_aio_suspend(&h, l, 1, zero), Ok(0));
     assert_eq!(wait_done(&h, p), 0);
 }
+
+#[test]
+fn inline_reads_are_bounded_per_request_and_per_call() {
+    use crate::engine::limits::{INLINE_CALL_BYTES, INLINE_REQUEST_BYTES};
+    let h = host();
+    h.os.inline_reads(true);
+    let big = INLINE_REQUEST_BYTES;
+    let fd = regular(&h, &vec![7u8; 4 * big]);
+    // At the bound: inline.
+    let p = h.os.aiocb(fd, 0, h.os.alloc(big), big, 0);
+    assert_eq!(sys_aio_read(&h, p), Ok(0));
+    assert_eq!(h.os.private(p).0, JOB_DONE, "a read at the bound waited");
+    assert_eq!(sys_aio_return(&h, p), Ok(big as isize));
+    assert_eq!(h.os.spawned(), 0);
+    // One byte more: a worker copies it.
+    let q = h.os.aiocb(fd, 0, h.os.alloc(big + 1), big + 1, 0);
+    assert_eq!(sys_aio_read(&h, q), Ok(0));
+    assert_eq!(wait_done(&h, q), 0);
+    assert_eq!(sys_aio_return(&h, q), Ok(big as isize + 1));
+    assert_eq!(h.os.spawned(), 1, "an oversized read completed inline");
+    // A list: inline until the call's budget is spent, the rest queued.
+    let n = INLINE_CALL_BYTES / big + 1;
+    let cbs: Vec<_> = (0..n)
+        .map(|i| {
+            h.os.aiocb(fd, LIO_READ, h.os.alloc(big), big, (i % 3 * big) as i64)
+        })
+        .collect();
+    let list = h.os.ptr_array(&cbs);
+    assert_eq!(
+        sys_lio_listio(&h, LIO_WAIT, list, n as i32, UserPtr::null()),
+        Ok(0)
+    );
+    for c in &cbs {
+        assert_eq!(sys_aio_return(&h, *c), Ok(big as isize));
+    }
+    assert_eq!(
+        h.os.started(fd),
+        2,
+        "the worker ran the oversized read and the list's last entry only"
+    );
+}

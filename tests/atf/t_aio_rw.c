@@ -286,10 +286,45 @@ ATF_TC_BODY(reuse_aiocb, tc)
 	ATF_REQUIRE(close(fd) == 0);
 }
 
+/*
+ * A large read of cached data is not copied inside aio_read(): the
+ * caller gets control back while the copy is still in progress (AIO
+ * exists so that the caller does not wait for it).  64 MiB take several
+ * milliseconds to copy; aio_error() right after aio_read() must see
+ * EINPROGRESS in at least one of five tries (a try can lose the CPU).
+ */
+#define BIG_READ	(64 << 20)
+
+H_TC(large_read_not_inline, "a large read of cached data completes "
+    "after aio_read returns")
+ATF_TC_BODY(large_read_not_inline, tc)
+{
+	struct aiocb cb;
+	char *buf;
+	int fd, i, inprogress = 0;
+
+	buf = malloc(BIG_READ);
+	ATF_REQUIRE(buf != NULL);
+	h_fill(buf, BIG_READ, 7);
+	fd = h_file("big", buf, BIG_READ);
+	ATF_REQUIRE(pread(fd, buf, BIG_READ, 0) == BIG_READ);	/* cached */
+	for (i = 0; i < 5; i++) {
+		memset(buf, 0, BIG_READ);
+		h_cb(&cb, fd, buf, BIG_READ, 0);
+		ATF_REQUIRE_EQ(aio_read(&cb), 0);
+		inprogress += aio_error(&cb) == EINPROGRESS;
+		h_wait_ok(&cb, BIG_READ);
+	}
+	free(buf);
+	ATF_REQUIRE_MSG(inprogress > 0, "every 64 MiB read was complete "
+	    "when aio_read returned: the caller waited for the copy");
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 
 	ATF_TP_ADD_TC(tp, write_read_roundtrip);
+	ATF_TP_ADD_TC(tp, large_read_not_inline);
 	ATF_TP_ADD_TC(tp, offsets);
 	ATF_TP_ADD_TC(tp, large_offset);
 	ATF_TP_ADD_TC(tp, short_read_eof);

@@ -41,6 +41,7 @@ int kmod_hold(void);
 	CASE(rw_roundtrip)					\
 	CASE(rw_queue_depth)					\
 	CASE(short_read_eof)					\
+	CASE(rw_large_read_not_inline)				\
 	CASE(fields_unchanged)					\
 	CASE(einval_negative_offset)				\
 	CASE(einval_nbytes)					\
@@ -97,6 +98,8 @@ static const struct tcase {
 	  "32 writes then 32 reads in flight at once" },
 	{ "short_read_eof", 'P', short_read_eof,
 	  "read across EOF returns the short count, at/after EOF 0" },
+	{ "rw_large_read_not_inline", 'C', rw_large_read_not_inline,
+	  "a 16 MiB read of tmpfs data completes after aio_read returns" },
 	{ "fields_unchanged", 'P', fields_unchanged,
 	  "aio_offset/aio_nbytes/... not modified by a completed read/write" },
 	{ "einval_negative_offset", 'P', einval_negative_offset,

@@ -360,3 +360,30 @@ ebadf_wrong_mode(void)
 		t_info("read on O_WRONLY: EBADF %s", k == 's' ?
 		    "at the call" : "asynchronously");
 }
+
+/*
+ * A large read of data in memory (tmpfs) is not copied inside aio_read:
+ * the caller gets control back while the copy is in progress.  16 MiB
+ * take milliseconds to copy; aio_error right after aio_read must see
+ * EINPROGRESS in at least one of five tries.
+ */
+void
+rw_large_read_not_inline(void)
+{
+	const size_t n = 16 << 20;
+	struct aiocb *r;
+	void *buf;
+	int fd, e, i, inprogress = 0;
+
+	REQUIRE((fd = t_file("rwbig", n, RUMP_O_RDWR)) >= 0);
+	buf = t_buf(n);
+	for (i = 0; i < 5; i++) {
+		r = io_cb(fd, buf, n, 0);
+		REQUIRE((e = t_submit('r', r)) == 0, "aio_read: errno %d", e);
+		inprogress += rump_sys_aio_error(r) == NB_EINPROGRESS;
+		REQUIRE((e = t_wait(r, 30000)) == 0, "aio_error: %d", e);
+		REQUIRE(rump_sys_aio_return(r) == (ssize_t)n, "aio_return");
+	}
+	CHECK(inprogress > 0, "every 16 MiB read was complete when aio_read "
+	    "returned: the caller waited for the copy");
+}
