@@ -190,6 +190,16 @@ struct FileState {
     syncs: Vec<SyncKind>,
     /// Fails the next I/O with this errno.
     fail_next: Option<Errno>,
+    /// A stream holds at most this many bytes (a pipe's buffer): a
+    /// non-blocking write moves what fits.
+    capacity: Option<usize>,
+}
+
+/// A fake worker's stream waiter.
+#[derive(Default)]
+pub struct FakeWaiter {
+    woken: StdMutex<bool>,
+    cv: StdCondvar,
 }
 
 /// The test's own reference to a fake file.
@@ -457,6 +467,24 @@ impl FakeOs {
         self.handle(fd).gate(closed)
     }
 
+    /// Gives a stream a buffer of `n` bytes (a pipe's): a non-blocking
+    /// write moves what fits.
+    pub fn set_capacity(&self, fd: i32, n: usize) {
+        lock(&self.file(fd).state).capacity = Some(n);
+    }
+
+    /// Takes `n` bytes out of a stream (the reading end of a pipe).
+    pub fn drain(&self, fd: i32, n: usize) -> Vec<u8> {
+        let f = self.file(fd);
+        let out: Vec<u8> = {
+            let mut s = lock(&f.state);
+            let n = n.min(s.data.len());
+            s.data.drain(..n).collect()
+        };
+        f.cv.notify_all();
+        out
+    }
+
     /// Makes the file's next I/O fail with `e`.
     pub fn fail_next(&self, fd: i32, e: Errno) {
         lock(&self.file(fd).state).fail_next = Some(e);
@@ -566,9 +594,39 @@ impl FakeOs {
         off: Option<i64>,
         write: bool,
     ) -> Result<usize, Errno> {
-        let obj = &f.0;
-        let mut s = Self::enter(obj)?;
+        let s = Self::enter(&f.0)?;
+        self.transfer(&f.0, s, buf, len, off, write)
+    }
+
+    /// Whether a stream is ready for a transfer in that direction.
+    fn stream_ready(s: &FileState, write: bool) -> bool {
+        if s.gate_closed {
+            return false;
+        }
+        if s.fail_next.is_some() {
+            return true;
+        }
         if write {
+            s.capacity.map_or(true, |c| s.data.len() < c)
+        } else {
+            !s.data.is_empty() || s.eof
+        }
+    }
+
+    fn transfer(
+        &self,
+        obj: &FileObj,
+        mut s: StdGuard<'_, FileState>,
+        buf: usize,
+        len: usize,
+        off: Option<i64>,
+        write: bool,
+    ) -> Result<usize, Errno> {
+        if write {
+            let len = match (obj.kind, s.capacity) {
+                (Kind::Stream, Some(c)) => len.min(c.saturating_sub(s.data.len())),
+                _ => len,
+            };
             let mut tmp = std::vec![0; len];
             self.copyin(buf, &mut tmp)?;
             match (obj.kind, off) {
@@ -618,6 +676,46 @@ impl Os for FakeOs {
     type Mutex = FakeMutex;
     type CondVar = FakeCondVar;
     type File = FileRef;
+    type Waiter = FakeWaiter;
+
+    fn new_waiter(&self) -> Option<FakeWaiter> {
+        Some(FakeWaiter::default())
+    }
+
+    fn rw_nowait(&self, f: &FileRef, write: bool, buf: usize, len: usize) -> Result<usize, Errno> {
+        assert_unlocked("file I/O");
+        let obj = &f.0;
+        let mut s = lock(&obj.state);
+        s.started += 1;
+        obj.cv.notify_all();
+        if len > 0 && !Self::stream_ready(&s, write) {
+            return Err(Errno::EAGAIN);
+        }
+        if let Some(e) = s.fail_next.take() {
+            return Err(e);
+        }
+        self.transfer(obj, s, buf, len, None, write)
+    }
+
+    fn wait_ready(&self, w: &FakeWaiter, f: &FileRef, write: bool) {
+        assert_unlocked("stream wait");
+        let mut woken = lock(&w.woken);
+        loop {
+            if std::mem::take(&mut *woken) || Self::stream_ready(&lock(&f.0.state), write) {
+                return;
+            }
+            woken =
+                w.cv.wait_timeout(woken, Duration::from_millis(1))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+        }
+    }
+
+    fn wake(&self, w: &FakeWaiter) {
+        assert_unlocked("stream wake");
+        *lock(&w.woken) = true;
+        w.cv.notify_all();
+    }
 
     fn getfile(&self, fd: i32) -> Result<(FileRef, FileInfo), Errno> {
         let f = lock(&self.0.fds).get(&fd).cloned().ok_or(Errno::EBADF)?;

@@ -269,6 +269,9 @@ pub trait Os: Send + Sync + Sized + 'static {
     /// reference, which may sleep: the engine never drops one while holding
     /// the AIO lock.
     type File: Send + 'static;
+    /// What a worker waits on for a stream to become ready, which a
+    /// canceller can end ([`wait_ready`](Os::wait_ready)); one per worker.
+    type Waiter: Send + Sync + 'static;
 
     /// Takes a reference to the file open on `fd`; `EBADF` if none is.
     fn getfile(&self, fd: i32) -> Result<(Self::File, FileInfo), Errno>;
@@ -303,6 +306,40 @@ pub trait Os: Send + Sync + Sized + 'static {
     fn read_nowait(&self, fd: i32, buf: usize, len: usize, off: i64) -> Option<usize> {
         let _ = (fd, buf, len, off);
         None
+    }
+
+    /// A worker's means of waiting for streams cancellably, or `None` if
+    /// the host has none (then stream jobs run as blocking I/O and cannot
+    /// be cancelled once a worker has them).  Called once per worker.
+    fn new_waiter(&self) -> Option<Self::Waiter> {
+        None
+    }
+    /// One non-blocking transfer on stream `f` (a pipe, a socket) between
+    /// it and user memory: the bytes moved, or `EAGAIN` if the stream is
+    /// not ready (nothing moved).  Only called where
+    /// [`new_waiter`](Os::new_waiter) gave a waiter.
+    fn rw_nowait(
+        &self,
+        f: &Self::File,
+        write: bool,
+        buf: usize,
+        len: usize,
+    ) -> Result<usize, Errno> {
+        let _ = (f, write, buf, len);
+        Err(Errno::EAGAIN)
+    }
+    /// Waits until stream `f` is ready for reading (`write`: for writing),
+    /// has an error or a hang-up pending, or [`wake`](Os::wake) was
+    /// called for `w` since the last wait returned.  May return early
+    /// (the engine tries the transfer and waits again).  Never called with
+    /// the AIO lock held.
+    fn wait_ready(&self, w: &Self::Waiter, f: &Self::File, write: bool) {
+        let _ = (w, f, write);
+    }
+    /// Ends the current (or the next) [`wait_ready`](Os::wait_ready) on
+    /// `w`.  Never called with the AIO lock held.
+    fn wake(&self, w: &Self::Waiter) {
+        let _ = w;
     }
 
     /// Starts a worker that shares the process's address space and runs

@@ -69,7 +69,7 @@
  * runs in both kernels; the pool is bounded by kern.aio_workers.
  *
  * A rump kernel ends a departed remote client's LWPs differently (see
- * aiok_worker_exit); the module finds out at run time which kernel it is
+ * aiok_worker_leave); the module finds out at run time which kernel it is
  * in (aiok_rump_releaselwp below), the rump component knows at build time.
  */
 #if defined(AIOK_RUMP)
@@ -408,8 +408,41 @@ aiok_copyout(const void *kaddr, void *uaddr, unsigned long len)
 	return copyout(kaddr, uaddr, len);
 }
 
+/*
+ * The worker LWP's first function, in assembly so that no frame of the
+ * module is left on its stack when it leaves.  It runs the Rust body
+ * (aio_rs_worker_run), then aiok_worker_leave: in a kernel that calls
+ * lwp_exit() and never returns; in a rump kernel, for a departed remote
+ * client, it gives the LWP up and returns it, and the trampoline jumps
+ * (does not call) to lwp_userret(), which ends the host thread with
+ * pthread_exit().  pthread_exit() unwinds the thread's stack, reading
+ * each return address on it: had a module frame stayed, its return
+ * address would point into module text that an unload may already have
+ * unmapped (the process's AIO state, and so the last hold on the module,
+ * is gone by then).  With the jump, lwp_userret() returns, as far as the
+ * unwinder can tell, into the rump kernel's own thread entry.
+ */
+void	aiok_worker_trampoline(void *);
+__asm(
+"	.text\n"
+"	.p2align 4\n"
+"	.type	aiok_worker_trampoline, @function\n"
+"aiok_worker_trampoline:\n"
+"	.cfi_startproc\n"
+"	subq	$8, %rsp\n"
+"	.cfi_adjust_cfa_offset 8\n"
+"	call	aio_rs_worker_run@PLT\n"
+"	call	aiok_worker_leave@PLT\n"
+"	addq	$8, %rsp\n"
+"	.cfi_adjust_cfa_offset -8\n"
+"	movq	%rax, %rdi\n"
+"	jmp	lwp_userret@PLT\n"
+"	.cfi_endproc\n"
+"	.size	aiok_worker_trampoline, . - aiok_worker_trampoline\n"
+);
+
 int
-aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
+aiok_worker_create(struct proc *p, void *arg)
 {
 	struct lwp *l;
 	kmutex_t *lmtx __unused;
@@ -422,11 +455,11 @@ aiok_worker_create(struct proc *p, void (*fn)(void *), void *arg)
 		return EAGAIN;
 	sigfillset(&mask);
 #ifdef AIOK_LWP_CREATE_HAS_SIGMASK
-	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0, fn, arg, &l,
-	    SCHED_OTHER, &mask, NULL);
+	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0,
+	    aiok_worker_trampoline, arg, &l, SCHED_OTHER, &mask, NULL);
 #else
-	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0, fn, arg, &l,
-	    SCHED_OTHER);
+	error = lwp_create(curlwp, p, uaddr, 0, NULL, 0,
+	    aiok_worker_trampoline, arg, &l, SCHED_OTHER);
 #endif
 	if (error != 0) {
 		uvm_uarea_free(uaddr);
@@ -471,8 +504,8 @@ aiok_curlwp_exiting(void)
 	return (curlwp->l_flag & (LW_WEXIT | LW_RUMP_QEXIT)) != 0;
 }
 
-void
-aiok_worker_exit(void)
+struct lwp *
+aiok_worker_leave(void)
 {
 	struct lwp *l = curlwp;
 
@@ -480,17 +513,17 @@ aiok_worker_exit(void)
 		/*
 		 * A departed remote client's LWP in a rump kernel, whose
 		 * lwp_exit() only cancels an LWP that never ran: a running
-		 * one leaves through lwp_userret().  Dropping the LWP's
-		 * reference first makes leaving the CPU free it, and with the
-		 * process's last LWP the process, whose exit hooks then free
-		 * its AIO state.  Without it the process, its descriptors and
-		 * its AIO state would outlive the client.
+		 * one leaves through lwp_userret() (the trampoline's jump).
+		 * Dropping the LWP's reference first makes leaving the CPU
+		 * free it, and with the process's last LWP the process, whose
+		 * exit hooks then free its AIO state.  Without it the
+		 * process, its descriptors and its AIO state would outlive
+		 * the client.
 		 */
 		if (aiok_rump_releaselwp == NULL)
 			panic("netbsd-aio: LW_RUMP_QEXIT outside a rump kernel");
 		(*aiok_rump_releaselwp)();
-		lwp_userret(l);
-		panic("netbsd-aio: worker not let go in a rump kernel");
+		return l;
 	}
 	/* Joinable: exit_lwps() of the exit or exec reaps it. */
 	lwp_exit(l);
@@ -730,7 +763,7 @@ aio_sysctl_init(void)
 /*
  * Which kernel loaded the module: only a rump kernel has
  * rump_lwproc_releaselwp, which a worker of a departed remote client
- * needs (aiok_worker_exit).  Looked up, not linked: a kernel's loader
+ * needs (aiok_worker_leave).  Looked up, not linked: a kernel's loader
  * would refuse a module that names a symbol the kernel lacks.
  */
 static void

@@ -73,9 +73,13 @@ int		 aiok_read_resident(struct proc *, int fd, void *buf,
 int		 aiok_copyin(const void *uaddr, void *kaddr, unsigned long);
 int		 aiok_copyout(const void *kaddr, void *uaddr, unsigned long);
 
-/* Workers: an LWP of p with every signal blocked, running fn(arg). */
-int		 aiok_worker_create(struct proc *, void (*)(void *), void *);
-void		 aiok_worker_exit(void) __attribute__((__noreturn__));
+/*
+ * Workers: an LWP of p with every signal blocked, running
+ * aio_rs_worker_run(arg) and then leaving (aiok_worker_leave, called by
+ * the LWP's trampoline in helpers.c, not by Rust).
+ */
+int		 aiok_worker_create(struct proc *, void *);
+struct lwp	*aiok_worker_leave(void);
 int		 aiok_curlwp_exiting(void);
 
 /* Notification: signo with si_code SI_ASYNCIO and the sigval. */
@@ -89,6 +93,7 @@ void		 aiok_free(void *, unsigned long);
 void		 aiok_panic(const char *) __attribute__((__noreturn__));
 
 /* Module glue implemented in Rust, called from helpers.c. */
+void		 aio_rs_worker_run(void *);
 int		 aio_rs_init(void);
 int		 aio_rs_fini(void);
 void		 aio_rs_proc_exit(struct proc *);

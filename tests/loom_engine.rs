@@ -179,12 +179,25 @@ struct Shared {
     sent: StdMutex<Vec<(i32, usize)>>,
     /// Set by a model once exit has returned: no notification may follow.
     exited: AtomicBool,
+    /// Stream descriptors (pipes): read from the front, FIFO.
+    streams: StdMutex<Vec<i32>>,
+    /// Transfers tried on streams (a worker has had a stream job).
+    stream_tries: StdMutex<usize>,
+    /// Stream events (data fed, a waiter woken) for stream waits.
+    hub: Mutex<u64>,
+    hub_cv: Condvar,
+}
+
+/// A worker's stream waiter.  Its flag is read and written under the
+/// hub's loom mutex, which orders it for the model.
+struct LWaiter {
+    woken: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone)]
 struct LoomOs(std::sync::Arc<Shared>);
 
-struct LFile(std::sync::Arc<StdMutex<Vec<u8>>>);
+struct LFile(std::sync::Arc<StdMutex<Vec<u8>>>, bool);
 
 impl LoomOs {
     fn new(mem: usize) -> Self {
@@ -195,7 +208,26 @@ impl LoomOs {
             done_writes: StdMutex::new(BTreeMap::new()),
             sent: StdMutex::new(Vec::new()),
             exited: AtomicBool::new(false),
+            streams: StdMutex::new(Vec::new()),
+            stream_tries: StdMutex::new(0),
+            hub: Mutex::new(0),
+            hub_cv: Condvar::new(),
         }))
+    }
+    /// A stream (a pipe) on `fd`, empty.
+    fn add_stream(&self, fd: i32) {
+        self.add_file(fd, b"");
+        self.0.streams.lock().unwrap().push(fd);
+    }
+    /// Writes into a stream, as the other end of a pipe.
+    fn feed(&self, fd: i32, b: &[u8]) {
+        let f = self.0.files.lock().unwrap()[&fd].clone();
+        f.lock().unwrap().extend_from_slice(b);
+        self.stream_event();
+    }
+    fn stream_event(&self) {
+        *self.0.hub.lock().unwrap() += 1;
+        self.0.hub_cv.notify_all();
     }
     fn copyin(&self, addr: usize, out: &mut [u8]) -> Result<(), Errno> {
         let m = self.0.mem.lock().unwrap();
@@ -337,6 +369,41 @@ impl Os for LoomOs {
     type Mutex = LMutex;
     type CondVar = LCond;
     type File = LFile;
+    type Waiter = LWaiter;
+
+    fn new_waiter(&self) -> Option<LWaiter> {
+        Some(LWaiter {
+            woken: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+    fn rw_nowait(&self, f: &LFile, write: bool, buf: usize, len: usize) -> Result<usize, Errno> {
+        assert!(!write, "the models write no streams");
+        *self.0.stream_tries.lock().unwrap() += 1;
+        let bytes: Vec<u8> = {
+            let mut d = f.0.lock().unwrap();
+            if d.is_empty() {
+                return Err(Errno::EAGAIN);
+            }
+            let n = len.min(d.len());
+            d.drain(..n).collect()
+        };
+        self.copyout(buf, &bytes)?;
+        Ok(bytes.len())
+    }
+    fn wait_ready(&self, w: &LWaiter, f: &LFile, _write: bool) {
+        let mut g = self.0.hub.lock().unwrap();
+        while !w.woken.swap(false, SeqCst) && f.0.lock().unwrap().is_empty() {
+            g = self.0.hub_cv.wait(g).unwrap();
+        }
+        drop(g);
+    }
+    fn wake(&self, w: &LWaiter) {
+        let mut g = self.0.hub.lock().unwrap();
+        w.woken.store(true, SeqCst);
+        *g += 1;
+        drop(g);
+        self.0.hub_cv.notify_all();
+    }
 
     fn getfile(&self, fd: i32) -> Result<(LFile, FileInfo), Errno> {
         let f = self
@@ -348,13 +415,14 @@ impl Os for LoomOs {
             .cloned()
             .ok_or(Errno::EBADF)?;
         let key = std::sync::Arc::as_ptr(&f) as usize;
+        let stream = self.0.streams.lock().unwrap().contains(&fd);
         Ok((
-            LFile(f),
+            LFile(f, stream),
             FileInfo {
                 readable: true,
                 writable: true,
                 append: false,
-                seekable: true,
+                seekable: !stream,
                 key,
                 writes_serialize: false,
                 memory: false,
@@ -365,6 +433,16 @@ impl Os for LoomOs {
         self.0.files.lock().unwrap().contains_key(&fd)
     }
     fn read(&self, f: &LFile, buf: usize, len: usize, off: Option<i64>) -> Result<usize, Errno> {
+        if f.1 {
+            // A blocking read of a stream (a host without waiters).
+            *self.0.stream_tries.lock().unwrap() += 1;
+            let mut g = self.0.hub.lock().unwrap();
+            while f.0.lock().unwrap().is_empty() {
+                g = self.0.hub_cv.wait(g).unwrap();
+            }
+            drop(g);
+            return self.rw_nowait(f, false, buf, len);
+        }
         let data = f.0.lock().unwrap().clone();
         let o = (off.unwrap_or(0) as usize).min(data.len());
         let end = (o + len).min(data.len());
@@ -974,4 +1052,68 @@ fn exit_races_lio_nowait_notification() {
         assert_eq!(h.sys.jobs(), 0);
     });
     assert_reached(&seen, &["0 0", "1 1"]);
+}
+
+/// aio_cancel races the data a read on a stream waits for.  Either the
+/// read is cancelled (AIO_CANCELED: ECANCELED, and the byte stays in the
+/// stream for the next reader) or it gets the byte (AIO_NOTCANCELED when
+/// the worker had it in hand, AIO_ALLDONE when it was done); one
+/// publication and one notification either way; exit leaves nothing.
+#[test]
+fn cancel_races_stream_data() {
+    let seen = outcomes();
+    let s = seen.clone();
+    model(move || {
+        let h = host();
+        h.os.add_stream(4);
+        let p = h.os.aiocb(BASE, 4, 0, BASE + 300, 1, 0, 30);
+        assert_eq!(sys_aio_read(&*h, p), Ok(0));
+        let os = h.os.clone();
+        let feeder = loom::thread::spawn(move || os.feed(4, b"x"));
+        let tried = *h.os.0.stream_tries.lock().unwrap() > 0;
+        let r = sys_aio_cancel(&*h, 4, p).unwrap();
+        feeder.join().unwrap();
+        let list = h.os.list(BASE + 400, &[p]);
+        assert_eq!(sys_aio_suspend(&*h, list, 1, UserPtr::null()), Ok(0));
+        let e = sys_aio_error(&*h, p).unwrap();
+        match r {
+            abi::AIO_CANCELED => {
+                assert_eq!(e, ECANCELED);
+                assert_eq!(h.os.contents(4), b"x", "a cancelled read took data");
+            }
+            abi::AIO_NOTCANCELED | abi::AIO_ALLDONE => {
+                assert_eq!(e, 0);
+                assert_eq!(h.os.bytes(BASE + 300, 1), b"x");
+                assert!(h.os.contents(4).is_empty());
+            }
+            other => panic!("aio_cancel returned {other}"),
+        }
+        assert_eq!(h.os.published(p), 1, "publications");
+        assert_eq!(h.os.notes_for(30), 1, "notifications");
+        s.lock().unwrap().insert(format!("{r} {tried}"));
+        h.aio.exit();
+        assert_eq!(h.aio.workers(), 0);
+        assert_eq!(h.sys.jobs(), 0);
+    });
+    // Cancelled after the worker had tried the stream: the wait was ended.
+    let canceled_waiting = format!("{} true", abi::AIO_CANCELED);
+    let alldone = abi::AIO_ALLDONE.to_string();
+    assert_reached(&seen, &[&canceled_waiting, &alldone]);
+}
+
+/// Exit while a read waits on a stream that never gets data: exit
+/// returns (the worker is woken and leaves), the job ends unpublished.
+#[test]
+fn exit_with_a_read_waiting_on_an_empty_stream() {
+    model(|| {
+        let h = host();
+        h.os.add_stream(4);
+        let p = h.os.aiocb(BASE, 4, 0, BASE + 300, 1, 0, 30);
+        assert_eq!(sys_aio_read(&*h, p), Ok(0));
+        h.aio.exit();
+        assert_eq!(h.aio.workers(), 0);
+        assert_eq!(h.aio.jobs(), 0);
+        assert_eq!(h.os.published(p), 0);
+        assert_eq!(h.sys.jobs(), 0);
+    });
 }

@@ -8,10 +8,17 @@
 //! ```text
 //!              reserve               enqueue              pick
 //!   (none) ────────────► Reserved ────────────► Queued ────────► Running
-//!                         │  ▲  │                  │                │
-//!                 cancel  └──┘  │ enqueue          │ cancel         │ I/O done
-//!           (flag is set) │     │ (flag set)       ▼                ▼
-//!                         │     └─────────────► Finishing ◄─────────┘
+//!                         │  ▲  │                  │              │  ▲  │
+//!                 cancel  └──┘  │ enqueue          │ cancel  park │  │  │ I/O done
+//!           (flag is set) │     │ (flag set)       │              ▼  │  │
+//!                         │     │                  │        Polling ─┘  │
+//!                         │     │                  │      │  ▲ ready    │
+//!                         │     │                  │      │  └─┐        │
+//!                         │     │                  │ cancel,  │ cancel, │
+//!                         │     │                  │ nothing  │ partial │
+//!                         │     │                  │ written  │ (stop)  │
+//!                         │     │                  ▼      ▼             ▼
+//!                         │     └─────────────► Finishing ◄─────────────┘
 //!                   abort │                        │ publish, then remove
 //!                         ▼                        ▼
 //!                      (none)                   (none)
@@ -27,6 +34,15 @@
 //! * `Running`: a worker owns the I/O.  It cannot be cancelled.  When the
 //!   I/O returns the worker publishes the result (outside the lock), then
 //!   applies `IoDone` and removes the job in one lock pass.
+//! * `Polling`: a worker holds a stream job (pipe, socket) whose stream was
+//!   not ready, and waits for it without being committed to any I/O
+//!   (`Os::wait_ready`, on hosts that can).  Cancel ends the wait: with
+//!   nothing transferred the job goes to `Finishing` (ECANCELED, published
+//!   by the canceller; the worker finds it gone and lets it be); a write
+//!   that has transferred part of its bytes is stopped instead and
+//!   completes with that short count (aio_cancel answers AIO_NOTCANCELED,
+//!   as for any job that completes rather than being cancelled).  `ready`
+//!   takes it back to `Running` for the next non-blocking attempt.
 //! * `Finishing`: the result is fixed; a canceller publishes it (outside
 //!   the lock), sends its notification and removes the job.
 //!
@@ -36,6 +52,8 @@
 //! the aiocb no longer said `JOB_WIP` (see `reserve` in `submit.rs`).
 //!
 //! [`JobState::next`] is the only place a state changes.
+
+use alloc::sync::Arc;
 
 use crate::errno::Errno;
 use crate::os::{FileInfo, Notify, Os, SyncKind};
@@ -53,6 +71,15 @@ pub enum JobState {
     Queued,
     /// A worker is performing the I/O.
     Running,
+    /// A worker waits for the job's stream to be ready, committed to no
+    /// I/O: cancellable.
+    Polling {
+        /// Part of a write is transferred: a cancel stops the job with the
+        /// short count instead of cancelling it.
+        partial: bool,
+        /// A cancel asked the worker to stop with the short count.
+        stop: bool,
+    },
     /// Result decided and being published.
     Finishing,
 }
@@ -66,6 +93,14 @@ pub enum Event {
     Pick,
     /// The worker's I/O returned.
     IoDone,
+    /// The worker found the stream not ready and waits for it; `partial`:
+    /// part of a write is transferred already.
+    Park {
+        /// Part of a write is transferred.
+        partial: bool,
+    },
+    /// The worker's wait for the stream ended (ready, or woken by cancel).
+    Ready,
     /// `aio_cancel` or process exit.
     Cancel,
 }
@@ -88,6 +123,16 @@ impl JobState {
             (Queued, Pick) => Ok(Running),
             (Queued, Cancel) => Ok(Finishing),
             (Running, IoDone) => Ok(Finishing),
+            (Running, Park { partial }) => Ok(Polling {
+                partial,
+                stop: false,
+            }),
+            (Polling { .. }, Ready) => Ok(Running),
+            (Polling { partial: false, .. }, Cancel) => Ok(Finishing),
+            (Polling { partial: true, .. }, Cancel) => Ok(Polling {
+                partial: true,
+                stop: true,
+            }),
             _ => Err(Refused),
         }
     }
@@ -263,6 +308,11 @@ pub struct Job<O: Os> {
     /// A thread sleeps until this job is gone (aio_suspend, or a
     /// resubmission of its aiocb): its removal must wake the waiters.
     pub waited: bool,
+    /// While `Polling`: what ends the worker's wait, for a canceller to
+    /// use once it has let the lock go.  It also tells the worker its job
+    /// from another on the same aiocb address: a canceller that finishes
+    /// the job takes it.
+    pub waiter: Option<Arc<O::Waiter>>,
 }
 
 /// The part of a job a worker needs without holding the lock.
@@ -298,6 +348,7 @@ impl<O: Os> Job<O> {
             lio,
             io: Some(io),
             waited: false,
+            waiter: None,
         }
     }
 
@@ -320,14 +371,37 @@ mod tests {
     use Event::*;
     use JobState::*;
 
-    const STATES: [JobState; 5] = [
+    const P00: JobState = Polling {
+        partial: false,
+        stop: false,
+    };
+    const P10: JobState = Polling {
+        partial: true,
+        stop: false,
+    };
+    const P11: JobState = Polling {
+        partial: true,
+        stop: true,
+    };
+    const STATES: [JobState; 8] = [
         Reserved { cancel: false },
         Reserved { cancel: true },
         Queued,
         Running,
+        P00,
+        P10,
+        P11,
         Finishing,
     ];
-    const EVENTS: [Event; 4] = [Enqueue, Pick, IoDone, Cancel];
+    const EVENTS: [Event; 7] = [
+        Enqueue,
+        Pick,
+        IoDone,
+        Cancel,
+        Park { partial: false },
+        Park { partial: true },
+        Ready,
+    ];
 
     #[test]
     fn transition_table_is_exactly_the_diagram() {
@@ -343,6 +417,14 @@ mod tests {
             (Queued, Pick, Running),
             (Queued, Cancel, Finishing),
             (Running, IoDone, Finishing),
+            (Running, Park { partial: false }, P00),
+            (Running, Park { partial: true }, P10),
+            (P00, Ready, Running),
+            (P10, Ready, Running),
+            (P11, Ready, Running),
+            (P00, Cancel, Finishing),
+            (P10, Cancel, P11),
+            (P11, Cancel, P11),
         ];
         for s in STATES {
             for e in EVENTS {

@@ -156,6 +156,18 @@ impl<O: Os> Retired<O> {
     }
 }
 
+/// A job a worker has taken, with what the worker needs without the lock.
+pub(crate) struct Picked<O: Os> {
+    pub addr: usize,
+    pub op: JobOp,
+    /// A read or write on a stream: waited for cancellably where the host
+    /// can ([`AioProc::perform_stream`]).
+    pub stream: bool,
+    pub io: Io<O>,
+    pub notify: Notify,
+    pub lio: Option<LioId>,
+}
+
 /// The AIO state of one process.
 pub struct AioProc<O: Os> {
     /// `(c)` Host services of this process.
@@ -436,6 +448,8 @@ impl<O: Os> AioProc<O> {
 
     /// A worker's life: take runnable jobs until the process exits.
     fn worker_main(self: Arc<Self>) {
+        // Streams are waited for cancellably where the host can.
+        let waiter = self.os.new_waiter().map(Arc::new);
         let mut g = self.state.lock();
         // Counted idle by whoever started us, until now.
         g.idle -= 1;
@@ -457,7 +471,7 @@ impl<O: Os> AioProc<O> {
                 }
                 break;
             }
-            if let Some((addr, op, io, notify, lio)) = self.pick(&mut g) {
+            if let Some(job) = self.pick(&mut g) {
                 spun = false;
                 // More queued than the pool will come back for: start a
                 // worker now rather than make the submitters do it.
@@ -467,7 +481,24 @@ impl<O: Os> AioProc<O> {
                 if grow {
                     self.grow();
                 }
-                let result = self.timed(|| self.perform(op, &io));
+                let result = match &waiter {
+                    Some(w) if job.stream => self.perform_stream(&job, w),
+                    _ => Some(self.timed(|| self.perform(job.op, &job.io))),
+                };
+                let Picked {
+                    addr,
+                    io,
+                    notify,
+                    lio,
+                    ..
+                } = job;
+                let Some(result) = result else {
+                    // Cancelled while polling: nothing more to do here
+                    // but let the file go.
+                    finished = Some(io);
+                    g = self.state.lock();
+                    continue;
+                };
                 // The steps of `retire`, with one lock pass: the slot goes
                 // back before the result goes out (see `slots`), the job
                 // stays `Running` meanwhile (a resubmission of the aiocb
@@ -608,7 +639,7 @@ impl<O: Os> AioProc<O> {
 
     /// Takes the first queued job that may run now.
     #[allow(clippy::type_complexity)]
-    fn pick(&self, g: &mut Guard<'_, O>) -> Option<(usize, JobOp, Io<O>, Notify, Option<LioId>)> {
+    fn pick(&self, g: &mut Guard<'_, O>) -> Option<Picked<O>> {
         let st = &mut **g;
         let chosen = self.runnable(st);
         let addr = st.queue.remove(chosen?)?.addr;
@@ -618,7 +649,75 @@ impl<O: Os> AioProc<O> {
         debug_assert_eq!(picked, Ok(JobState::Running));
         let io = job.io.take()?;
         st.running.push((addr, job.key, job.class));
-        Some((addr, job.op, io, job.notify, job.lio))
+        Some(Picked {
+            addr,
+            op: job.op,
+            stream: job.class.order == Order::Stream && !matches!(job.op, JobOp::Sync(_)),
+            io,
+            notify: job.notify,
+            lio: job.lio,
+        })
+    }
+
+    /// A stream job's I/O on a host that can wait for a stream cancellably
+    /// ([`Os::wait_ready`]): non-blocking attempts, and between them a
+    /// wait in `Polling`, where a cancel can end the job.  A write goes on
+    /// until every byte is out, as `write(2)` on a blocking stream does.
+    /// `None`: the job was cancelled while polling, and its canceller has
+    /// published it and taken it out of the table.
+    fn perform_stream(&self, job: &Picked<O>, w: &Arc<O::Waiter>) -> Option<JobResult> {
+        let write = job.op == JobOp::Write;
+        let io = &job.io;
+        let mut done = 0usize;
+        loop {
+            match self
+                .os
+                .rw_nowait(&io.file, write, io.buf + done, io.nbytes - done)
+            {
+                Err(Errno::EAGAIN) => {}
+                Err(e) if done == 0 => return Some(JobResult::Failed(e)),
+                Err(_) => return Some(JobResult::Done(done)),
+                Ok(n) => {
+                    done += n;
+                    if !write || n == 0 || done == io.nbytes {
+                        return Some(JobResult::Done(done));
+                    }
+                    continue;
+                }
+            }
+            if self.os.worker_must_leave() {
+                // The process is going; nobody will look at the result.
+                return Some(JobResult::Canceled);
+            }
+            {
+                let mut g = self.state.lock();
+                if g.exiting {
+                    // Exit cancelled what was polling; this one was
+                    // between two attempts.
+                    return Some(JobResult::Canceled);
+                }
+                let j = g.jobs.get_mut(&job.addr);
+                let j = j.expect("a running job left the table");
+                let parked = j.apply(Event::Park { partial: done > 0 });
+                debug_assert!(parked.is_ok(), "parking a job that is not running");
+                j.waiter = Some(w.clone());
+            }
+            self.os.wait_ready(w, &io.file, write);
+            let mut g = self.state.lock();
+            match g.jobs.get_mut(&job.addr) {
+                Some(j) if j.waiter.as_ref().is_some_and(|x| Arc::ptr_eq(x, w)) => {
+                    let was = j.state();
+                    j.waiter = None;
+                    let ready = j.apply(Event::Ready);
+                    debug_assert_eq!(ready, Ok(JobState::Running));
+                    if matches!(was, JobState::Polling { stop: true, .. }) {
+                        // Cancelled after part of a write went out.
+                        return Some(JobResult::Done(done));
+                    }
+                }
+                _ => return None,
+            }
+        }
     }
 
     /// Runs a job's I/O, adding its length to `service_ns` where the host
@@ -708,13 +807,23 @@ impl<O: Os> AioProc<O> {
     /// job that has not started, without notifications.
     fn exit_cancel(&self) {
         let mut batch = Vec::new();
+        let mut wake = Vec::new();
         {
             let mut g = self.state.lock();
             g.exiting = true;
             self.quiet.store(true, Release);
-            Self::cancel_where(&mut g, &mut batch, Select::All);
+            Self::cancel_where(&mut g, &mut batch, &mut wake, Select::All);
         }
+        self.wake_pollers(&wake);
         self.retire(&mut batch, true);
+    }
+
+    /// Ends the waits of the workers whose stream jobs a cancel took
+    /// (step 3 of cancellation, without the lock).
+    pub(crate) fn wake_pollers(&self, wake: &[Arc<O::Waiter>]) {
+        for w in wake {
+            self.os.wake(w);
+        }
     }
 
     /// Step 1 of cancellation, under the lock: every job selected by `pick`
@@ -725,6 +834,7 @@ impl<O: Os> AioProc<O> {
     pub(crate) fn cancel_where(
         g: &mut Guard<'_, O>,
         batch: &mut Vec<Retired<O>>,
+        wake: &mut Vec<Arc<O::Waiter>>,
         which: Select,
     ) -> (bool, bool) {
         let st = &mut **g;
@@ -735,8 +845,16 @@ impl<O: Os> AioProc<O> {
             match job.apply(Event::Cancel) {
                 Ok(JobState::Finishing) => {
                     canceled = true;
-                    dequeued = true;
+                    dequeued |= was == JobState::Queued;
+                    // A polling worker is told to let the job go.
+                    wake.extend(job.waiter.take());
                     batch.push(Retired::canceled(addr, job));
+                }
+                // Part of a write is out: the worker stops it with that
+                // count, a completion rather than a cancellation.
+                Ok(JobState::Polling { .. }) => {
+                    notcanceled = true;
+                    wake.extend(job.waiter.clone());
                 }
                 Ok(_) => canceled = true,
                 Err(_) => notcanceled |= was == JobState::Running,

@@ -492,7 +492,13 @@ impl<O: Os> AioProc<O> {
             g.workers -= 1;
             g.idle -= 1;
             if g.workers == 0 {
-                Self::cancel_where(&mut g, &mut batch, super::proc::Select::All);
+                // No worker, so no job is polling: nobody to wake.
+                Self::cancel_where(
+                    &mut g,
+                    &mut batch,
+                    &mut Vec::new(),
+                    super::proc::Select::All,
+                );
             }
         }
         for r in batch.iter_mut() {

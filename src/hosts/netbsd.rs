@@ -58,6 +58,13 @@ impl Os for NetBsdOs {
     type Mutex = KMutex;
     type CondVar = KCondVar;
     type File = FileRef;
+    /// No cancellable wait for streams here yet: a stream job blocks in
+    /// `fo_read`/`fo_write` and, once a worker has it, is not cancelled
+    /// (AIO_NOTCANCELED).  `fo_poll` cannot be called outside select and
+    /// poll (it records the caller in the file's selinfo), and a rump
+    /// kernel's sleeps cannot be interrupted but by its remote client
+    /// leaving; see the README's reliability notes.
+    type Waiter = ();
 
     fn getfile(&self, fd: i32) -> Result<(FileRef, FileInfo), Errno> {
         // SAFETY: the engine takes file references only in the submitting

@@ -28,6 +28,7 @@
 
 #include <sys/types.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 

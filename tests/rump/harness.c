@@ -149,8 +149,8 @@ static const struct tcase {
 	{ "suspend_null_entries", 'P', suspend_null_entries,
 	  "NULL list entries are ignored" },
 	{ "suspend_nothing_pending", 'C', suspend_nothing_pending,
-	  "entries neither in flight nor done ignored: timeout; unreadable: "
-	  "EFAULT" },
+	  "entries neither in flight nor done are ignored: the timeout "
+	  "passes" },
 	{ "suspend_wakeup", 'P', suspend_wakeup,
 	  "aio_suspend wakes when another thread completes the job" },
 	{ "suspend_bad_nent", 'C', suspend_bad_nent,

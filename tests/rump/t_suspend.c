@@ -207,7 +207,9 @@ suspend_bad_nent(void)
 /*
  * Entries neither in progress nor complete (never submitted, collected
  * with aio_return, NULL) are ignored: with nothing else listed the
- * timeout passes.  An entry that cannot be read is EFAULT.
+ * timeout passes.  (An unreadable entry's EFAULT is not tried here: a
+ * local client's copyin is a plain memory copy, and a remote client
+ * serves the kernel's copyin from its own memory.)
  */
 void
 suspend_nothing_pending(void)
@@ -229,8 +231,4 @@ suspend_nothing_pending(void)
 	    "{NULL, never submitted, collected}: aio_suspend %d errno %d "
 	    "after %lld ms, want -1/EAGAIN after 100 ms", rv, errno,
 	    (long long)took);
-	list[1] = (const struct aiocb *)(uintptr_t)0x1000;
-	rv = suspend_ms(list, 3, 100, &took);
-	CHECK(rv == -1 && errno == NB_EFAULT, "unmapped entry: aio_suspend "
-	    "%d errno %d, want -1/EFAULT", rv, errno);
 }

@@ -384,6 +384,19 @@ pub fn forget_files() {
     FILES.off.store(true, Relaxed);
 }
 
+/// A worker's stream waiter: an eventfd that a canceller writes to, polled
+/// together with the stream.
+pub struct EventWaiter(OwnedFd);
+
+/// The events that make a stream ready for a transfer in one direction.
+fn ready_events(write: bool) -> libc::c_short {
+    if write {
+        libc::POLLOUT
+    } else {
+        libc::POLLIN
+    }
+}
+
 /// The Linux host's services (one process, so no state).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LinuxOs;
@@ -392,6 +405,96 @@ impl Os for LinuxOs {
     type Mutex = FutexMutex;
     type CondVar = FutexCondVar;
     type File = LinuxFile;
+    type Waiter = EventWaiter;
+
+    fn new_waiter(&self) -> Option<EventWaiter> {
+        // SAFETY: eventfd has no memory arguments; it returns a new
+        // descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        // SAFETY: `fd` is a descriptor we just created and own alone.
+        (fd >= 0).then(|| EventWaiter(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn rw_nowait(
+        &self,
+        f: &LinuxFile,
+        write: bool,
+        buf: usize,
+        len: usize,
+    ) -> Result<usize, Errno> {
+        let fd = f.0.as_raw_fd();
+        let iov = libc::iovec {
+            iov_base: buf as *mut libc::c_void,
+            iov_len: len,
+        };
+        // RWF_NOWAIT, not O_NONBLOCK: the open file description is the
+        // program's too, and its flags are not ours to change.  Offset -1:
+        // the stream's own position, as read(2) and write(2).
+        // SAFETY: the kernel moves at most `len` bytes between the stream
+        // and the user's memory at `buf`, validating the address (EFAULT);
+        // `iov` lives across the call.
+        let r = retry(|| unsafe {
+            if write {
+                libc::pwritev2(fd, &iov, 1, -1, libc::RWF_NOWAIT) as isize
+            } else {
+                libc::preadv2(fd, &iov, 1, -1, libc::RWF_NOWAIT) as isize
+            }
+        });
+        match r {
+            // A file type without non-blocking transfers (a tty): a read
+            // that poll calls ready does not block; a write may block for
+            // the part that does not fit.
+            Err(Errno::EOPNOTSUPP) => {
+                let mut p = libc::pollfd {
+                    fd,
+                    events: ready_events(write),
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd, no timeout.
+                if unsafe { libc::poll(&mut p, 1, 0) } == 1 {
+                    if write {
+                        self.write(f, buf, len, None)
+                    } else {
+                        self.read(f, buf, len, None)
+                    }
+                } else {
+                    Err(Errno::EAGAIN)
+                }
+            }
+            r => r,
+        }
+    }
+
+    fn wait_ready(&self, w: &EventWaiter, f: &LinuxFile, write: bool) {
+        let mut fds = [
+            libc::pollfd {
+                fd: f.0.as_raw_fd(),
+                events: ready_events(write),
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: w.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds; the engine tries the transfer again
+        // whatever poll answers (EINTR included).
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if fds[1].revents & libc::POLLIN != 0 {
+            let mut v = 0u64;
+            // SAFETY: reads the 8-byte counter into `v`, resetting it
+            // (non-blocking: a racing reader finds it empty).
+            unsafe { libc::read(w.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+        }
+    }
+
+    fn wake(&self, w: &EventWaiter) {
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from `one` to our eventfd (it cannot
+        // overflow: each wait resets it).
+        unsafe { libc::write(w.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
 
     fn getfile(&self, fd: i32) -> Result<(LinuxFile, FileInfo), Errno> {
         if fd < 0 {
