@@ -438,6 +438,15 @@ impl FakeOs {
         fd
     }
 
+    /// Another descriptor of the same open file (`dup`).
+    pub fn dup(&self, fd: i32) -> i32 {
+        let f = self.file(fd);
+        let mut fds = lock(&self.0.fds);
+        let n = (3..).find(|n| !fds.contains_key(n)).unwrap();
+        fds.insert(n, f);
+        n
+    }
+
     /// Closes a descriptor (jobs keep their own references).
     pub fn close(&self, fd: i32) {
         lock(&self.0.fds).remove(&fd);

@@ -31,6 +31,10 @@ pub const INLINE_REQUEST_BYTES: usize = 256 << 10;
 /// about 20 us of copying (see [`INLINE_REQUEST_BYTES`]).  The entries
 /// after the budget is spent go to the workers.
 pub const INLINE_CALL_BYTES: usize = 512 << 10;
+/// A read completes inline beside at most this many writes in flight,
+/// each looked at for an overlap (see `no_write_in_the_way` in
+/// `submit.rs`); beyond, it is queued.
+pub const INLINE_WRITE_SCAN: usize = 64;
 /// Largest pool a process may be given.
 pub const MAX_WORKERS_LIMIT: usize = 256;
 /// Longest spin a host may set ([`System::set_spin_ns`]): 1 ms.

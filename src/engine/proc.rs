@@ -47,7 +47,8 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{
-    AtomicBool, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+    AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release,
 };
 use hashbrown::HashMap;
 
@@ -187,6 +188,10 @@ pub struct AioProc<O: Os> {
     /// seen all its results may queue as many jobs again at once, although
     /// the last ones may still be leaving the table.
     pub(crate) slots: AtomicUsize,
+    /// `(h)` The recent success of spins ([`spin_pays`](Self::spin_pays)).
+    pub(crate) spin_score: AtomicU32,
+    /// `(h)` Chances to spin skipped while spinning did not pay.
+    pub(crate) spin_probe: AtomicU32,
     /// `(h)` Set with `ProcState::exiting`: a worker that finds it set
     /// writes no result into user memory.
     pub(crate) quiet: AtomicBool,
@@ -216,6 +221,12 @@ impl<O: Os> Drop for AioProc<O> {
         self.sys.proc_gone();
     }
 }
+
+/// Ceiling of [`AioProc::spin_pays`]'s score: after a long run of hits,
+/// this many misses in a row (halved) stop the spinning.
+pub(crate) const SPIN_SCORE_MAX: u32 = 16;
+/// While spinning does not pay, one chance in this many spins anyway.
+pub(crate) const SPIN_PROBE: u32 = 64;
 
 /// How many queued jobs [`AioProc::kick`] looks at for one that could use
 /// another worker (see [`AioProc::runnable_within`]).
@@ -256,6 +267,8 @@ impl<O: Os> AioProc<O> {
             done: CondVar::new(),
             queued: AtomicUsize::new(0),
             removed: AtomicUsize::new(0),
+            spin_score: AtomicU32::new(SPIN_SCORE_MAX / 2),
+            spin_probe: AtomicU32::new(0),
             service_ns: AtomicU64::new(0),
             outstanding: AtomicUsize::new(0),
         })
@@ -548,7 +561,7 @@ impl<O: Os> AioProc<O> {
             // if jobs are short: next to device I/O a wake-up is cheap, and
             // a spinning CPU is one the completion path cannot use.
             let spin = self.sys.spin_ns();
-            if spin > 0 && !spun && self.service_ns.load(Relaxed) < spin {
+            if spin > 0 && !spun && self.service_ns.load(Relaxed) < spin && self.spin_pays() {
                 spun = true;
                 g.spinning += 1;
                 let seen = self.queued.load(Acquire);
@@ -741,20 +754,42 @@ impl<O: Os> AioProc<O> {
         result
     }
 
-    /// Busy-waits, without the lock, until `done` or `ns` have passed.
+    /// Busy-waits, without the lock, until `done` or `ns` have passed, and
+    /// keeps the score of [`spin_pays`](Self::spin_pays).
     pub(crate) fn spin_until(&self, ns: u64, mut done: impl FnMut() -> bool) {
         let deadline = self.os.now_ns().saturating_add(ns);
-        loop {
+        let hit = 'spin: loop {
             for _ in 0..64 {
                 if done() {
-                    return;
+                    break 'spin true;
                 }
                 core::hint::spin_loop();
             }
             if self.os.now_ns() >= deadline {
-                return;
+                break false;
             }
-        }
+        };
+        // A hit adds one, a miss takes two: spinning goes on while at
+        // least two spins in three catch what they wait for.
+        let s = self.spin_score.load(Relaxed);
+        let s = if hit {
+            (s + 1).min(SPIN_SCORE_MAX)
+        } else {
+            s.saturating_sub(2)
+        };
+        self.spin_score.store(s, Relaxed);
+    }
+
+    /// Whether spinning pays in this process now.  A spin that ends
+    /// without what it waits for is CPU taken from the thread that was to
+    /// provide it, or from the rest of the machine: on a busy machine, or
+    /// when the other side is not running (a program asleep in
+    /// `sigsuspend`, a worker preempted), most spins miss, the score falls
+    /// to zero and threads sleep at once.  Then one chance in
+    /// [`SPIN_PROBE`] spins anyway, to find out whether it pays again.
+    pub(crate) fn spin_pays(&self) -> bool {
+        self.spin_score.load(Relaxed) > 0
+            || self.spin_probe.fetch_add(1, Relaxed) % SPIN_PROBE == SPIN_PROBE - 1
     }
 
     /// The I/O itself, without the lock.

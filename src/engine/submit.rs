@@ -36,7 +36,7 @@ use crate::errno::Errno;
 use crate::os::{Aiocb, AiocbReq, Notify, Os, SigeventReq, Sleep, SyncKind, UserPtr, Wakeup};
 
 use super::job::{Class, Event, Io, Job, JobOp, JobResult, JobState, LioId, Order};
-use super::limits::{INLINE_CALL_BYTES, INLINE_REQUEST_BYTES};
+use super::limits::{INLINE_CALL_BYTES, INLINE_REQUEST_BYTES, INLINE_WRITE_SCAN};
 use super::proc::{AioProc, Guard, ProcState, Retired, Waiting, GROW_LOOKAHEAD};
 
 /// A checked request, holding its own file reference.
@@ -572,7 +572,10 @@ impl<O: Os> AioProc<O> {
         };
         {
             let g = self.state.lock();
-            if g.exiting || g.writes > 0 || g.jobs.contains_key(&p.addr()) {
+            if g.exiting
+                || g.jobs.contains_key(&p.addr())
+                || !Self::no_write_in_the_way(&g, req.fildes, req.offset, req.nbytes)
+            {
                 return false;
             }
         }
@@ -586,6 +589,30 @@ impl<O: Os> AioProc<O> {
         self.publish(p, JobResult::Done(n));
         self.os.notify(&notify);
         true
+    }
+
+    /// Whether a read of `nbytes` at `off` of descriptor `fd` has no write
+    /// in flight to wait for ([`Class::waits_for`]): none in the table, or
+    /// only positioned writes submitted on the same descriptor to other
+    /// byte ranges (a program keeping reads and writes in flight on one
+    /// file, the common case).  A write submitted on another descriptor
+    /// may be to the same file (a dup, another open), which only its file
+    /// reference could tell: then the read is queued, as are reads while
+    /// more than [`INLINE_WRITE_SCAN`] writes are in flight (the look
+    /// stays short).
+    fn no_write_in_the_way(g: &ProcState<O>, fd: i32, off: i64, nbytes: usize) -> bool {
+        if g.writes == 0 {
+            return true;
+        }
+        if g.writes > INLINE_WRITE_SCAN {
+            return false;
+        }
+        let (start, end) = (off as u64, (off as u64).saturating_add(nbytes as u64));
+        g.jobs.values().filter(|j| j.class.write).all(|j| {
+            j.fd == fd
+                && j.class.order == Order::Free
+                && (j.class.span.1 <= start || end <= j.class.span.0)
+        })
     }
 
     /// `aio_fsync(2)`: a barrier behind every job queued before it on the

@@ -1298,3 +1298,66 @@ fn exit_does_not_wait_for_a_stream_that_stays_empty() {
     assert_eq!(h.sys.jobs(), 0);
     assert_eq!(settled(|| h.os.refs(pipe)), 0);
 }
+
+#[test]
+fn cached_reads_complete_inline_beside_writes_to_other_ranges() {
+    let h = host();
+    h.sys.set_max_workers(1).unwrap();
+    h.os.inline_reads(true);
+    // The only worker is held by a read of another file, so the write
+    // stays queued: in flight, with the file itself free to read.
+    let other = regular(&h, b"x");
+    h.os.gate(other, true);
+    let hold = h.os.aiocb(other, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, hold).unwrap();
+    h.os.wait_started(other, 1);
+    let fd = regular(&h, b"0123456789abcdef");
+    let w = h.os.aiocb(fd, 0, h.os.alloc(4), 4, 0);
+    sys_aio_write(&h, w).unwrap();
+    // Another range of the same descriptor: done inside aio_read.
+    let r = h.os.aiocb(fd, 0, h.os.alloc(4), 4, 8);
+    assert_eq!(sys_aio_read(&h, r), Ok(0));
+    assert_eq!(h.os.private(r).0, JOB_DONE, "waited for an unrelated write");
+    assert_eq!(h.os.peek(h.os.private_buf(r), 4), b"89ab");
+    // The write's own range: queued behind it.
+    let o = h.os.aiocb(fd, 0, h.os.alloc(4), 4, 2);
+    assert_eq!(sys_aio_read(&h, o), Ok(0));
+    assert_eq!(
+        h.os.private(o).0,
+        JOB_WIP,
+        "a read overtook the write it overlaps"
+    );
+    // Another descriptor of the same file: queued (it could be the file).
+    let fd2 = h.os.dup(fd);
+    let r2 = h.os.aiocb(fd2, 0, h.os.alloc(4), 4, 12);
+    assert_eq!(sys_aio_read(&h, r2), Ok(0));
+    assert_eq!(h.os.private(r2).0, JOB_WIP);
+    h.os.gate(other, false);
+    for p in [hold, w, r, o, r2] {
+        assert_eq!(wait_done(&h, p), 0);
+    }
+    // The overlapping read saw the write (zeros over "23").
+    assert_eq!(h.os.peek(h.os.private_buf(o), 4), b"\0\045");
+}
+
+#[test]
+fn spinning_stops_when_it_does_not_pay_and_is_tried_again() {
+    let h = host();
+    let fd = regular(&h, b"x");
+    let p = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, p).unwrap();
+    assert_eq!(wait_done(&h, p), 0);
+    let aio = h.aio().unwrap();
+    assert!(aio.spin_pays(), "a new process does not spin");
+    // Misses: what the spin waits for never comes.
+    for _ in 0..16 {
+        aio.spin_until(1_000, || false);
+    }
+    let tries = (0..256).filter(|_| aio.spin_pays()).count();
+    assert_eq!(tries, 256 / 64, "spinning went on after a run of misses");
+    // Hits bring it back.
+    for _ in 0..4 {
+        aio.spin_until(1_000, || true);
+    }
+    assert!(aio.spin_pays());
+}
