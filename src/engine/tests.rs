@@ -1337,7 +1337,7 @@ fn cached_reads_complete_inline_beside_writes_to_other_ranges() {
         assert_eq!(wait_done(&h, p), 0);
     }
     // The overlapping read saw the write (zeros over "23").
-    assert_eq!(h.os.peek(h.os.private_buf(o), 4), b"\0\045");
+    assert_eq!(h.os.peek(h.os.private_buf(o), 4), b"\0\x0045");
 }
 
 #[test]
