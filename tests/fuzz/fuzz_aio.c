@@ -49,6 +49,7 @@ static char *bufs;			/* NCB * BUFSZ */
 static char *hole;			/* PROT_NONE, right after spare */
 static int sig;
 static int trace;		/* FUZZ_AIO_TRACE set: print each call */
+static int no_fork;		/* FUZZ_AIO_NO_FORK set: skip the fork op */
 
 /* What each slot holds: submitted and not yet collected, and its id. */
 static int live[NCB];
@@ -99,6 +100,7 @@ setup_once(void)
 		return;
 	done = 1;
 	trace = getenv("FUZZ_AIO_TRACE") != NULL;
+	no_fork = getenv("FUZZ_AIO_NO_FORK") != NULL;
 	m = mmap(NULL, 3 * 4096 + NCB * BUFSZ, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
@@ -585,7 +587,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pid_t pid;
 			int st;
 
-			if (take(&in) % 16 != 0)
+			if (take(&in) % 16 != 0 || no_fork)
 				break;
 			pid = fork();
 			if (pid == 0) {
