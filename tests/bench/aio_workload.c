@@ -20,12 +20,16 @@
  *
  * Output is one machine-readable line:
  *
- *	mode=suspend depth=32 ops=N secs=S ops_per_s=R errors=0 torn=0 ...
+ *	mode=suspend depth=32 ops=N secs=S ops_per_s=R cpu_us_per_op=C
+ *	    errors=0 torn=0 ...
+ * where C is the CPU time (user + system, every thread of the process,
+ * getrusage) per completed operation, in microseconds.
  *
  * Only <aio.h> and other POSIX interfaces are used, so the same source
  * builds against any POSIX AIO implementation.
  */
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -489,6 +493,13 @@ parse_num(const char *s, long long min)
 	return v * mult;
 }
 
+static double
+tv_secs(const struct timeval *tv)
+{
+
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -498,7 +509,8 @@ main(int argc, char **argv)
 	const char *path = NULL;
 	unsigned char *buf = NULL;
 	off_t want_size = 0;
-	double secs, frac;
+	struct rusage ru_start, ru_end;
+	double secs, frac, cpu;
 	int ch, i, bad;
 
 	while ((ch = getopt(argc, argv, "b:d:f:m:n:s:t:")) != -1) {
@@ -579,6 +591,7 @@ main(int argc, char **argv)
 		}
 	}
 
+	getrusage(RUSAGE_SELF, &ru_start);
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	t_deadline = t_start;
 	frac = duration - (double)(time_t)duration;
@@ -604,16 +617,22 @@ main(int argc, char **argv)
 		break;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t_end);
+	getrusage(RUSAGE_SELF, &ru_end);
 	secs = ts_diff(&t_end, &t_start);
+	/* CPU of every thread of the process: the caller and the AIO
+	 * implementation's own threads. */
+	cpu = tv_secs(&ru_end.ru_utime) - tv_secs(&ru_start.ru_utime) +
+	    tv_secs(&ru_end.ru_stime) - tv_secs(&ru_start.ru_stime);
 
 	if (completed != submitted)
 		fprintf(stderr, "aio_workload: %" PRIu64 " submitted but %"
 		    PRIu64 " completed\n", submitted, completed);
 	printf("mode=%s depth=%d ops=%" PRIu64 " secs=%.3f ops_per_s=%.0f "
-	    "errors=%" PRIu64 " torn=%" PRIu64 " bad_data=%" PRIu64
-	    " bs=%zu\n", mode_names[mode], depth, completed, secs,
-	    secs > 0 ? (double)completed / secs : 0.0, n_errors, n_torn,
-	    n_bad_data, bsize);
+	    "cpu_us_per_op=%.3f errors=%" PRIu64 " torn=%" PRIu64
+	    " bad_data=%" PRIu64 " bs=%zu\n", mode_names[mode], depth,
+	    completed, secs, secs > 0 ? (double)completed / secs : 0.0,
+	    completed > 0 ? cpu * 1e6 / (double)completed : 0.0, n_errors,
+	    n_torn, n_bad_data, bsize);
 	if (slots != NULL) {
 		for (i = 0; i < depth; i++)
 			free(slots[i].buf);
