@@ -37,12 +37,14 @@
  * Output: "component path=P ... workers=W" (W = kern.aio_workers, -1 when
  * the node does not exist), then one line per mode, fields separated by
  * spaces:
- *	result mode=M depth=D ops=N seconds=S ops_per_s=R verified=V
+ *	result mode=M depth=D ops=N seconds=S ops_per_s=R cpu_us_per_op=C
+ *	    verified=V
  *	    mismatches=X torn=T errors=E
  * and a final "status ok" or "status failed".  Exit status 0 when no
  * mode had errors or mismatches (torn results alone do not fail a run).
  */
 
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/time.h>
 
@@ -294,14 +296,43 @@ aio_workers(int set)
 	return v;
 }
 
+/* CPU time of the process when the run started. */
+static struct rusage ru_start;
+
+static double
+start_clock(void)
+{
+
+	getrusage(RUSAGE_SELF, &ru_start);
+	return now();
+}
+
+static double
+tv_secs(const struct timeval *tv)
+{
+
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+/*
+ * cpu_us_per_op: user + system time of every thread of the process (the
+ * client's and the rump kernel's, which are the process's threads) per
+ * operation.
+ */
 static void
 report(const char *mode, int depth, const struct stats *st, double secs)
 {
+	struct rusage ru;
+	double cpu;
 
+	getrusage(RUSAGE_SELF, &ru);
+	cpu = tv_secs(&ru.ru_utime) - tv_secs(&ru_start.ru_utime) +
+	    tv_secs(&ru.ru_stime) - tv_secs(&ru_start.ru_stime);
 	printf("result mode=%s depth=%d ops=%" PRIu64 " seconds=%.3f "
-	    "ops_per_s=%.0f verified=%" PRIu64 " mismatches=%" PRIu64
-	    " torn=%" PRIu64 " errors=%" PRIu64 "\n",
-	    mode, depth, st->ops, secs, st->ops / secs, st->verified,
+	    "ops_per_s=%.0f cpu_us_per_op=%.3f verified=%" PRIu64
+	    " mismatches=%" PRIu64 " torn=%" PRIu64 " errors=%" PRIu64 "\n",
+	    mode, depth, st->ops, secs, st->ops / secs,
+	    st->ops ? cpu * 1e6 / (double)st->ops : 0.0, st->verified,
 	    st->mismatches, st->torn, st->errors);
 	fflush(stdout);
 }
@@ -315,7 +346,7 @@ run_pread(struct stats *st)
 	ssize_t n;
 	int i;
 
-	t0 = now();
+	t0 = start_clock();
 	end = t0 + runsecs;
 	do {
 		for (i = 0; i < 64; i++) {
@@ -435,7 +466,7 @@ run_suspend(struct stats *st, int depth)
 	double t0, end;
 	int i, rounds;
 
-	t0 = now();
+	t0 = start_clock();
 	end = t0 + runsecs;
 	for (i = 0; i < depth; i++) {
 		list[i] = &slots[i].cb;
@@ -472,7 +503,7 @@ run_poll(struct stats *st, int depth)
 	uint64_t polls;
 	int i;
 
-	t0 = now();
+	t0 = start_clock();
 	end = t0 + runsecs;
 	for (i = 0; i < depth; i++)
 		(void)submit(st, &slots[i]);
