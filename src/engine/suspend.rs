@@ -37,6 +37,12 @@ use super::proc::{AioProc, ProcState};
 
 const NSEC_PER_SEC: u64 = 1_000_000_000;
 
+/// How long `aio_suspend` with a timeout (even zero) waits at least for a
+/// job whose result it has seen to leave the table (so that its
+/// notification is queued first), before it returns 0 anyway: 10 ms,
+/// thousands of times the moment it normally takes.
+const LEAVING_WAIT_NS: u64 = 10_000_000;
+
 /// Lists up to this long are copied into a buffer on the stack (256
 /// bytes); the kernel flavour keeps every frame under 1 KiB.
 const SMALL_LIST: usize = 32;
@@ -172,8 +178,14 @@ pub fn aio_suspend<O: Os, P: Deref<Target = AioProc<O>>>(
         }
         let how = match limit {
             // The moment between a worker's publication and its removal
-            // of the job: no sleep in between, so no timeout or signal.
-            _ if leaving => Sleep::Uninterruptible,
+            // of the job (microseconds: the worker does not sleep in
+            // between).  Bounded all the same, and interruptible: an
+            // aiocb that says done while its job runs may also be the
+            // program's own scribbling, and that must not hang the call.
+            _ if leaving && expired => return Ok(0),
+            _ if leaving => Sleep::Interruptible {
+                timeout_ns: limit.map(|l| l.max(LEAVING_WAIT_NS)),
+            },
             _ if expired => return Err(Errno::EAGAIN),
             None => Sleep::Interruptible { timeout_ns: None },
             Some(l) => {
