@@ -698,19 +698,28 @@ impl<O: Os> AioProc<O> {
                     continue;
                 }
             }
+            // The process is going (nobody will look at the result), or
+            // exit cancelled what was polling while this job was between
+            // two attempts: end it, with what a write moved so far.
+            let gone = if done > 0 {
+                JobResult::Done(done)
+            } else {
+                JobResult::Canceled
+            };
             if self.os.worker_must_leave() {
-                // The process is going; nobody will look at the result.
-                return Some(JobResult::Canceled);
+                return Some(gone);
             }
             {
                 let mut g = self.state.lock();
                 if g.exiting {
-                    // Exit cancelled what was polling; this one was
-                    // between two attempts.
-                    return Some(JobResult::Canceled);
+                    return Some(gone);
                 }
-                let j = g.jobs.get_mut(&job.addr);
-                let j = j.expect("a running job left the table");
+                // A running job is this worker's: nobody else takes it
+                // out of the table.
+                let Some(j) = g.jobs.get_mut(&job.addr) else {
+                    debug_assert!(false, "a running job left the table");
+                    return None;
+                };
                 let parked = j.apply(Event::Park { partial: done > 0 });
                 debug_assert!(parked.is_ok(), "parking a job that is not running");
                 j.waiter = Some(w.clone());
