@@ -212,6 +212,9 @@ pub fn aio_suspend<O: Os, P: Deref<Target = AioProc<O>>>(
             // then the caller is better served by 0).
             Wakeup::Woken => {}
             Wakeup::TimedOut => expired = true,
+            // A signal (the completion signal itself, often): with an
+            // entry already seen done the answer is 0, not EINTR.
+            Wakeup::Interrupted if leaving => return Ok(0),
             Wakeup::Interrupted => return Err(Errno::EINTR),
         }
     }
