@@ -317,7 +317,9 @@ pub trait Os: Send + Sync + Sized + 'static {
     /// One non-blocking transfer on stream `f` (a pipe, a socket) between
     /// it and user memory: the bytes moved, or `EAGAIN` if the stream is
     /// not ready (nothing moved).  Only called where
-    /// [`new_waiter`](Os::new_waiter) gave a waiter.
+    /// [`new_waiter`](Os::new_waiter) gave a waiter; a host that gives one
+    /// must provide this, or its stream jobs fail with EOPNOTSUPP (rather
+    /// than wait forever for a readiness that never counts).
     fn rw_nowait(
         &self,
         f: &Self::File,
@@ -326,7 +328,7 @@ pub trait Os: Send + Sync + Sized + 'static {
         len: usize,
     ) -> Result<usize, Errno> {
         let _ = (f, write, buf, len);
-        Err(Errno::EAGAIN)
+        Err(Errno::EOPNOTSUPP)
     }
     /// Waits until stream `f` is ready for reading (`write`: for writing),
     /// has an error or a hang-up pending, or [`wake`](Os::wake) was

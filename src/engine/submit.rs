@@ -608,11 +608,16 @@ impl<O: Os> AioProc<O> {
             return false;
         }
         let (start, end) = (off as u64, (off as u64).saturating_add(nbytes as u64));
-        g.jobs.values().filter(|j| j.class.write).all(|j| {
-            j.fd == fd
-                && j.class.order == Order::Free
-                && (j.class.span.1 <= start || end <= j.class.span.0)
-        })
+        // Every write is looked at once; the look ends with the last one.
+        g.jobs
+            .values()
+            .filter(|j| j.class.write)
+            .take(g.writes)
+            .all(|j| {
+                j.fd == fd
+                    && j.class.order == Order::Free
+                    && (j.class.span.1 <= start || end <= j.class.span.0)
+            })
     }
 
     /// `aio_fsync(2)`: a barrier behind every job queued before it on the

@@ -142,9 +142,9 @@ pub fn aio_suspend<O: Os, P: Deref<Target = AioProc<O>>>(
     let mut expired = false;
     loop {
         // Entries the table cannot answer for: read their aiocbs.
-        if ptrs.iter().any(|p| needs_look(&g, p)) {
+        let look = LookSet::new(ptrs, |p| needs_look(&g, p));
+        if look.any() {
             let seen = proc.removed.load(Acquire);
-            let look = LookSet::new(ptrs, |p| needs_look(&g, p));
             drop(g);
             let done = first_done(os, ptrs, |i| look.has(i));
             g = proc.state.lock();
@@ -246,23 +246,35 @@ fn first_done<O: Os>(
     Ok(None)
 }
 
-/// The entries to read in one pass: a bit each for the first 64, and
-/// every entry beyond (long lists are rare; reading one more aiocb is
-/// cheaper than an allocation).
-struct LookSet(u64);
+/// The entries to read in one pass: a bit each for the first 64, and for
+/// longer lists (rare) one flag for all the rest (reading a few more
+/// aiocbs is cheaper than an allocation).
+struct LookSet {
+    first: u64,
+    rest: bool,
+}
 
 impl LookSet {
     fn new(ptrs: &[UserPtr<Aiocb>], f: impl Fn(&UserPtr<Aiocb>) -> bool) -> Self {
-        let mut bits = 0u64;
+        let mut first = 0u64;
         for (i, p) in ptrs.iter().enumerate().take(64) {
             if f(p) {
-                bits |= 1 << i;
+                first |= 1 << i;
             }
         }
-        LookSet(bits)
+        let rest = ptrs.iter().skip(64).any(f);
+        LookSet { first, rest }
+    }
+
+    fn any(&self) -> bool {
+        self.first != 0 || self.rest
     }
 
     fn has(&self, i: usize) -> bool {
-        i >= 64 || self.0 & (1 << i) != 0
+        if i >= 64 {
+            self.rest
+        } else {
+            self.first & (1 << i) != 0
+        }
     }
 }

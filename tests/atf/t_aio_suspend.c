@@ -281,6 +281,23 @@ ATF_TC_BODY(einval_nent, tc)
 	    max + 1, rb, errb);
 }
 
+/* aio_suspend(list, n) with a 50 ms timeout must wait it out: EAGAIN. */
+static void
+waits_out(const struct aiocb *const *list, int n, const char *what)
+{
+	struct timespec to = h_ts_ms(50);
+	long long t0, dt;
+	int r, err;
+
+	t0 = h_now_ms();
+	errno = 0;
+	r = aio_suspend(list, n, &to);
+	err = errno;
+	dt = h_now_ms() - t0;
+	H_OPT(r == -1 && err == EAGAIN && dt >= 40, "%s: %d errno %d after "
+	    "%lld ms, want -1/EAGAIN after 50 ms", what, r, err, dt);
+}
+
 H_TC(nothing_pending, "entries neither in progress nor complete are "
     "ignored: with nothing else listed, the timeout passes")
 ATF_TC_BODY(nothing_pending, tc)
@@ -288,9 +305,7 @@ ATF_TC_BODY(nothing_pending, tc)
 	struct aiocb never, got;
 	const struct aiocb *nulls[2] = { NULL, NULL };
 	const struct aiocb *list[2] = { &never, &got };
-	struct timespec to;
-	long long t0, dt;
-	int fd, r, err;
+	int fd;
 
 	fd = h_file("f", "file", 4);
 	h_cb(&never, fd, bufs[0], 4, 0);
@@ -298,25 +313,8 @@ ATF_TC_BODY(nothing_pending, tc)
 	ATF_REQUIRE_EQ(aio_read(&got), 0);
 	h_wait_ok(&got, 4);		/* collected: no longer complete */
 
-	to = h_ts_ms(50);
-	t0 = h_now_ms();
-	errno = 0;
-	r = aio_suspend(nulls, 2, &to);
-	err = errno;
-	dt = h_now_ms() - t0;
-	H_OPT(r == -1 && err == EAGAIN && dt >= 40, "all-NULL list: "
-	    "%d errno %d after %lld ms, want -1/EAGAIN after 50 ms",
-	    r, err, dt);
-
-	to = h_ts_ms(50);
-	t0 = h_now_ms();
-	errno = 0;
-	r = aio_suspend(list, 2, &to);
-	err = errno;
-	dt = h_now_ms() - t0;
-	H_OPT(r == -1 && err == EAGAIN && dt >= 40, "never submitted and "
-	    "collected: %d errno %d after %lld ms, want -1/EAGAIN after 50 ms",
-	    r, err, dt);
+	waits_out(nulls, 2, "all-NULL list");
+	waits_out(list, 2, "never submitted and collected");
 }
 
 H_TC(efault_entry, "an entry that cannot be read is EFAULT")
