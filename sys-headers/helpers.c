@@ -79,6 +79,8 @@ void	rump_lwproc_releaselwp(void);
 static void (*aiok_rump_releaselwp)(void);
 #endif
 
+static int	aiok_rump_draining(struct lwp *);
+
 struct kmutex *
 aiok_mutex_create(void)
 {
@@ -182,11 +184,16 @@ aiok_cv_wait(struct kcondvar *cv, struct kmutex *mtx, int how,
 		 * A rump kernel marks every LWP of a departed remote client
 		 * LW_RUMP_QEXIT, after which each of its sleeps returns at
 		 * once: aiok_curlwp_exiting() is true then and the worker
-		 * leaves.
+		 * leaves.  A worker started during that drain is not marked
+		 * (aiok_rump_draining): the drain's broadcast of the
+		 * condition variable it sleeps on wakes it, and it must not
+		 * sleep again.
 		 */
+		if (aiok_rump_draining(curlwp))
+			return EINTR;
 		error = cv_wait_sig(cv, mtx);
 		if (error == 0)
-			return 0;
+			return aiok_rump_draining(curlwp) ? EINTR : 0;
 		if (aiok_curlwp_exiting())
 			return EINTR;
 		(void)cv_timedwait(cv, mtx, 1);
@@ -492,24 +499,39 @@ aiok_worker_create(struct proc *p, void *arg)
 }
 
 /*
+ * Whether a departed rump client's process is being drained: the server
+ * marks the LWPs it finds LW_RUMP_QEXIT and then sets PS_RUMP_LWPEXIT; a
+ * worker started by a call still running in that moment is not marked,
+ * and without this test it would stay, and keep the process, forever.
+ * A kernel never sets either bit (both are reserved for rump).
+ */
+static int
+aiok_rump_draining(struct lwp *l)
+{
+
+	return (l->l_flag & LW_RUMP_QEXIT) != 0 ||
+	    (l->l_proc->p_sflag & PS_RUMP_LWPEXIT) != 0;
+}
+
+/*
  * Whether the calling LWP must leave: exit_lwps() (exit, exec) sets
- * LW_WEXIT on it, a rump kernel sets LW_RUMP_QEXIT when the remote
- * client goes.  A kernel never sets the latter (the bit is reserved for
- * rump in <sys/lwp.h>), so one test serves both.
+ * LW_WEXIT on it, a rump kernel drains a departed remote client's
+ * process.
  */
 int
 aiok_curlwp_exiting(void)
 {
 
-	return (curlwp->l_flag & (LW_WEXIT | LW_RUMP_QEXIT)) != 0;
+	return (curlwp->l_flag & LW_WEXIT) != 0 || aiok_rump_draining(curlwp);
 }
 
 struct lwp *
 aiok_worker_leave(void)
 {
 	struct lwp *l = curlwp;
+	struct proc *p = l->l_proc;
 
-	if ((l->l_flag & LW_RUMP_QEXIT) != 0) {
+	if (aiok_rump_draining(l)) {
 		/*
 		 * A departed remote client's LWP in a rump kernel, whose
 		 * lwp_exit() only cancels an LWP that never ran: a running
@@ -522,6 +544,10 @@ aiok_worker_leave(void)
 		 */
 		if (aiok_rump_releaselwp == NULL)
 			panic("netbsd-aio: LW_RUMP_QEXIT outside a rump kernel");
+		/* lwp_userret() ends the thread only for a marked LWP. */
+		mutex_enter(p->p_lock);
+		l->l_flag |= LW_RUMP_QEXIT;
+		mutex_exit(p->p_lock);
 		(*aiok_rump_releaselwp)();
 		return l;
 	}
