@@ -71,7 +71,7 @@ mod netbsd {
 
     /// Compiler flags for the real headers: NetBSD kernel, amd64, and for
     /// rump the rump kernel's own options.
-    fn kernel_cflags(src: &Path, out: &Path, rump: bool) -> Vec<String> {
+    fn kernel_cflags(src: &Path, out: &Path, rump: bool, rumprun: bool) -> Vec<String> {
         let s = |p: &str| src.join(p).display().to_string();
         let mut f = vec![
             "-nostdinc".to_string(),
@@ -87,10 +87,16 @@ mod netbsd {
                 format!("-I{}", s("common/include")),
                 format!("-I{}", s("sys/rump/include")),
                 format!("-I{}", s("sys/rump/include/opt")),
-                "-DRUMP_USE_CTOR".into(),
                 "-DRUMP_CURLWP=RUMP_CURLWP___THREAD".into(),
                 "-DDIAGNOSTIC".into(),
             ]);
+            // How the kernel finds the module: a rump kernel built for a
+            // hosted system runs constructors (modinfo_boot_chain); rumprun's
+            // is linked statically without them and walks link_set_modules
+            // at boot, as a NetBSD kernel does for its built-in modules.
+            if !rumprun {
+                f.push("-DRUMP_USE_CTOR".into());
+            }
         } else {
             // As bsd.kmodule.mk compiles a module.
             f.extend([
@@ -108,6 +114,7 @@ mod netbsd {
         let out = PathBuf::from(env::var("OUT_DIR").unwrap());
         let hdrs = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("sys-headers");
         let rump = env::var_os("CARGO_FEATURE_RUMP").is_some();
+        let rumprun = env::var_os("CARGO_FEATURE_RUMPRUN").is_some();
         let src = env::var_os("NETBSDSRCDIR").map(PathBuf::from);
 
         let mut clang = vec![
@@ -124,7 +131,7 @@ mod netbsd {
                     );
                 }
                 clang.push("-DNETBSD_AIO_REAL_HEADERS".into());
-                clang.extend(kernel_cflags(src, &out, rump));
+                clang.extend(kernel_cflags(src, &out, rump, rumprun));
                 println!("cargo:rustc-cfg=netbsd_real_headers");
             }
             None => {
@@ -172,7 +179,7 @@ mod netbsd {
                 .warnings(true)
                 .flag("-Wno-unused-parameter")
                 .flag("-Wno-sign-compare");
-            for f in kernel_cflags(src, &out, rump) {
+            for f in kernel_cflags(src, &out, rump, rumprun) {
                 cc.flag(&f);
             }
             if rump {
@@ -185,6 +192,10 @@ mod netbsd {
                     .flag("-Ulinux")
                     .flag("-U__linux")
                     .flag("-U__gnu_linux__");
+                if rumprun {
+                    // Kernel-thread workers (see helpers.c).
+                    cc.define("AIOK_RUMPRUN", None);
+                }
             } else {
                 // A Linux compiler is not a NetBSD one: NetBSD's
                 // predefines, none of Linux's, and no stack protector

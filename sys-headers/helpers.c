@@ -9,7 +9,8 @@
  * Compiled against the real kernel headers of the target tree: NetBSD
  * 7.99 (the rump tree) and later releases, where interfaces changed as
  * noted at each __NetBSD_Version__ test.  build.rs defines AIOK_RUMP for
- * the rump kernel component.
+ * the rump kernel component, and AIOK_RUMPRUN as well for the rumprun
+ * (unikernel) build of it.
  */
 
 #include <sys/param.h>
@@ -80,6 +81,25 @@ static void (*aiok_rump_releaselwp)(void);
 #endif
 
 static int	aiok_rump_draining(struct lwp *);
+
+/*
+ * rumprun: a rump kernel's lwp_create() asks its hypervisor for a thread
+ * with rumpuser_thread_create(..., NULL) (rumpkern/threads.c), and
+ * rumprun's bare-metal hypervisor stores the new thread through that
+ * pointer (lib/libbmk_rumpuser/rumpuser_synch.c: `*tptr = thr`): the
+ * first worker would fault, with NetBSD's own C component as with this
+ * one.  kthread_create() passes a slot, so there the workers are kernel
+ * threads.  That is enough in a unikernel: every process of it runs in
+ * the kernel's one address space (its vmspace is vmspace_kernel, as a
+ * kernel thread's is), so the worker's uio and copyout reach the user's
+ * buffers; it holds its own references to the files; no LWP of the
+ * process is needed to deliver a signal; and exit waits for the workers
+ * to leave (AioProc::exit) before the state goes.  There is no unload,
+ * so a worker ending in module text after that is harmless.
+ */
+#ifdef AIOK_RUMPRUN
+#include <sys/kthread.h>
+#endif
 
 struct kmutex *
 aiok_mutex_create(void)
@@ -415,6 +435,7 @@ aiok_copyout(const void *kaddr, void *uaddr, unsigned long len)
 	return copyout(kaddr, uaddr, len);
 }
 
+#ifndef AIOK_RUMPRUN
 /*
  * The worker LWP's first function, in assembly so that no frame of the
  * module is left on its stack when it leaves.  It runs the Rust body
@@ -497,6 +518,23 @@ aiok_worker_create(struct proc *p, void *arg)
 #endif
 	return 0;
 }
+#else /* AIOK_RUMPRUN */
+static void
+aiok_worker_kthread(void *arg)
+{
+
+	aio_rs_worker_run(arg);
+	kthread_exit(0);
+}
+
+int
+aiok_worker_create(struct proc *p, void *arg)
+{
+
+	return kthread_create(PRI_NONE, KTHREAD_MPSAFE, NULL,
+	    aiok_worker_kthread, arg, NULL, "aiow%d", (int)p->p_pid);
+}
+#endif /* AIOK_RUMPRUN */
 
 /*
  * Whether a departed rump client's process is being drained: the server
