@@ -1040,7 +1040,7 @@ fn memory_per_job_and_process_is_bounded() {
     use crate::engine::AioProc;
     use crate::fakeos::FakeOs;
     // A job: its table entry (key, value, one control byte of the hash
-    // table) plus its run-queue slot; the README quotes these figures.
+    // table) plus its run-queue slot; docs/performance.md quotes these figures.
     let job = core::mem::size_of::<Job<FakeOs>>();
     let slot = core::mem::size_of::<crate::engine::proc::Waiting>();
     let per_job = job + core::mem::size_of::<usize>() + 1 + slot;

@@ -63,7 +63,7 @@ impl Os for NetBsdOs {
     /// (AIO_NOTCANCELED).  `fo_poll` cannot be called outside select and
     /// poll (it records the caller in the file's selinfo), and a rump
     /// kernel's sleeps cannot be interrupted but by its remote client
-    /// leaving; see the README's reliability notes.
+    /// leaving; see docs/reliability.md.
     type Waiter = ();
 
     fn getfile(&self, fd: i32) -> Result<(FileRef, FileInfo), Errno> {

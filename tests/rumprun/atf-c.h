@@ -10,7 +10,8 @@
  * verdict on the console.  What the unikernel lacks turns into a skip
  * with the reason, at the call that needs it:
  *
- *	fork			one process (no fork, no exec)
+ *	fork			one process (libc's fork is a stub that
+ *				prints "STUB __fork called")
  *	sigaction		signals are ignored: rumprun boots its rump
  *				kernel with RUMP_SIGMODEL_IGNORE
  *				(lib/librumprun_base/rumprun.c), so no
@@ -67,7 +68,7 @@ void	atf_tc_skip(const char *, ...)
 void	atfr_require_failed(const char *, int, const char *, ...)
 	    __attribute__((__noreturn__, __format__(__printf__, 3, 4)));
 
-pid_t	atfr_fork(void);
+pid_t	atfr_fork(void) __attribute__((__noreturn__));
 ssize_t	atfr_aio_return(struct aiocb *);
 int	atfr_sigaction(int, const struct sigaction *, struct sigaction *);
 void	*atfr_mmap(void *, size_t, int, int, int, off_t);

@@ -1,18 +1,21 @@
 /*
  * netbsd-aio: the case runner of the rumprun test image (see atf-c.h).
  *
- * Runs every case of every program linked into the image, in order, each
- * in a directory of its own under /tmp (rumprun's tmpfs), and prints one
- * line per case on the console:
+ * Runs one case ("--case program:case"; scripts/rumprun-test boots the
+ * image once per case, so that every case has a fresh kernel and process
+ * as under kyua) or all of them in turn, in a directory of its own under
+ * /work (a tmpfs of its own, rr_tmpfs.c), and prints one line per case on
+ * the console:
  *
  *	ATFR RESULT <program>:<case> passed
  *	ATFR RESULT <program>:<case> failed: <reason>
  *	ATFR RESULT <program>:<case> skipped: <reason>
  *
- * then "ATFR DONE passed=N failed=N skipped=N".  A watchdog thread ends
- * the boot when a case outlives its timeout (the "timeout" variable of
- * its head, 300 s by default, as ATF): it prints the failure and halts;
- * scripts/rumprun-test boots again with "--after <program>:<case>".
+ * then "ATFR DONE passed=N failed=N skipped=N"; "--list" prints the
+ * cases.  A watchdog thread reports a case that outlives its timeout (the
+ * "timeout" variable of its head, 300 s by default, as ATF) and says
+ * "ATFR HALT": rumprun's _exit ends only the calling thread
+ * (lib/librumprun_base/syscall_misc.c), so the script ends the boot.
  *
  * _setjmp, not setjmp: rumprun's setjmp saves the signal mask through
  * a sigprocmask stub that prints a notice, and reaches it with the stack
@@ -48,6 +51,8 @@ struct atfr_tp {
 	atf_tc_t	*tp_first;
 	atf_tc_t	**tp_lastp;
 };
+
+int	rr_tmpfs_mount(void);
 
 #define	X(name)	atf_error_t atfr_tp_##name(atf_tp_t *);
 ATFR_PROGRAMS
@@ -168,13 +173,10 @@ atfr_register(atf_tp_t *tp, atf_tc_t *tc)
 pid_t
 atfr_fork(void)
 {
-	pid_t pid;
 
-	pid = fork();
-	if (pid == -1)
-		atf_tc_skip("rumprun: fork() failed (%s): a unikernel has "
-		    "one process", strerror(errno));
-	return pid;
+	/* rumprun's libc has fork only as a stub ("STUB __fork called"). */
+	atf_tc_skip("rumprun: no fork (a unikernel has one process; its "
+	    "libc's fork is a stub)");
 }
 
 ssize_t
@@ -286,7 +288,7 @@ run_case(const char *prog, atf_tc_t *tc, int *counts)
 	volatile int body_done = 0;
 
 	snprintf(case_id, sizeof(case_id), "%s:%s", prog, tc->tc_name);
-	snprintf(dir, sizeof(dir), "/tmp/atfr.%s.%s", prog, tc->tc_name);
+	snprintf(dir, sizeof(dir), "/work/atfr.%s.%s", prog, tc->tc_name);
 	case_verdict = V_PASSED;
 	case_reason[0] = '\0';
 	case_timeout = 300;
@@ -332,30 +334,38 @@ run_case(const char *prog, atf_tc_t *tc, int *counts)
 int
 main(int argc, char **argv)
 {
-	const char *after = NULL;
+	const char *only = NULL;
 	int counts[3] = { 0, 0, 0 };
-	int started, i, workers;
+	int list, i, workers;
 	size_t len;
 	pthread_t wd;
 
-	if (argc == 3 && strcmp(argv[1], "--after") == 0)
-		after = argv[2];
-	else if (argc != 1) {
-		fprintf(stderr, "usage: %s [--after program:case]\n", argv[0]);
+	list = argc == 2 && strcmp(argv[1], "--list") == 0;
+	if (argc == 3 && strcmp(argv[1], "--case") == 0)
+		only = argv[2];
+	else if (argc != 1 && !list) {
+		fprintf(stderr, "usage: %s [--list | --case program:case]\n",
+		    argv[0]);
 		return 2;
 	}
-	signals_work = probe_signals();
-	/* Which component answers: only netbsd-aio's has this node. */
-	len = sizeof(workers);
-	printf("ATFR START signals %s, kern.aio_workers %s\n",
-	    signals_work ? "delivered" : "not delivered",
-	    sysctlbyname("kern.aio_workers", &workers, &len, NULL, 0) == 0 ?
-	    "present" : "absent");
-	if (pthread_create(&wd, NULL, watchdog, NULL) != 0) {
-		printf("ATFR HALT: no watchdog thread\n");
-		return 3;
+	if (!list) {
+		if (rr_tmpfs_mount() == -1) {
+			printf("ATFR HALT: no tmpfs on /work: %s\n",
+			    strerror(errno));
+			return 3;
+		}
+		signals_work = probe_signals();
+		/* Which component answers: only netbsd-aio's has this node. */
+		len = sizeof(workers);
+		printf("ATFR START signals %s, kern.aio_workers %s\n",
+		    signals_work ? "delivered" : "not delivered",
+		    sysctlbyname("kern.aio_workers", &workers, &len, NULL,
+		    0) == 0 ? "present" : "absent");
+		if (pthread_create(&wd, NULL, watchdog, NULL) != 0) {
+			printf("ATFR HALT: no watchdog thread\n");
+			return 3;
+		}
 	}
-	started = after == NULL;
 	for (i = 0; i < (int)(sizeof(programs) / sizeof(programs[0])); i++) {
 		atf_tp_t tp = { NULL, &tp.tp_first };
 		atf_tc_t *tc;
@@ -363,15 +373,16 @@ main(int argc, char **argv)
 
 		programs[i].add(&tp);
 		for (tc = tp.tp_first; tc != NULL; tc = tc->tc_next) {
-			if (!started) {
-				snprintf(id, sizeof(id), "%s:%s",
-				    programs[i].name, tc->tc_name);
-				started = strcmp(id, after) == 0;
-				continue;
-			}
-			run_case(programs[i].name, tc, counts);
+			snprintf(id, sizeof(id), "%s:%s", programs[i].name,
+			    tc->tc_name);
+			if (list)
+				printf("ATFR CASE %s\n", id);
+			else if (only == NULL || strcmp(id, only) == 0)
+				run_case(programs[i].name, tc, counts);
 		}
 	}
+	if (list)
+		return 0;
 	printf("ATFR DONE passed=%d failed=%d skipped=%d\n",
 	    counts[V_PASSED], counts[V_FAILED], counts[V_SKIPPED]);
 	fflush(stdout);
