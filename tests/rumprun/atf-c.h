@@ -65,8 +65,6 @@ void	atf_tc_fail_requirement(const char *, size_t, const char *, ...)
 	    __attribute__((__noreturn__, __format__(__printf__, 3, 4)));
 void	atf_tc_skip(const char *, ...)
 	    __attribute__((__noreturn__, __format__(__printf__, 1, 2)));
-void	atfr_require_failed(const char *, int, const char *, ...)
-	    __attribute__((__noreturn__, __format__(__printf__, 3, 4)));
 
 pid_t	atfr_fork(void) __attribute__((__noreturn__));
 ssize_t	atfr_aio_return(struct aiocb *);
@@ -103,15 +101,15 @@ int	atfr_munmap(void *, size_t);
 
 #define	ATF_REQUIRE(e) do {						\
 	if (!(e))							\
-		atfr_require_failed(__FILE__, __LINE__, "%s", #e);	\
+		atf_tc_fail_requirement(__FILE__, __LINE__, "%s", #e);	\
 } while (/*CONSTCOND*/0)
 #define	ATF_REQUIRE_MSG(e, ...) do {					\
 	if (!(e))							\
-		atfr_require_failed(__FILE__, __LINE__, __VA_ARGS__);	\
+		atf_tc_fail_requirement(__FILE__, __LINE__, __VA_ARGS__);	\
 } while (/*CONSTCOND*/0)
 #define	ATF_REQUIRE_EQ(a, b) do {					\
 	if (!((a) == (b)))						\
-		atfr_require_failed(__FILE__, __LINE__, "%s != %s",	\
+		atf_tc_fail_requirement(__FILE__, __LINE__, "%s != %s",	\
 		    #a, #b);						\
 } while (/*CONSTCOND*/0)
 

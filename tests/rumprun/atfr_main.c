@@ -126,18 +126,6 @@ atf_tc_fail_requirement(const char *file, size_t line, const char *fmt, ...)
 }
 
 void
-atfr_require_failed(const char *file, int line, const char *fmt, ...)
-{
-	char msg[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	atf_tc_fail("%s:%d: %s", file, line, msg);
-}
-
-void
 atf_tc_skip(const char *fmt, ...)
 {
 	va_list ap;
