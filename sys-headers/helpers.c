@@ -359,7 +359,10 @@ aiok_file_rw(struct file *fp, int write, void *buf, unsigned long len,
 	auio.uio_iovcnt = 1;
 	auio.uio_resid = len;
 	auio.uio_rw = write ? UIO_WRITE : UIO_READ;
-	/* The worker is an LWP of the process: its vmspace is the user's. */
+	/*
+	 * The worker is an LWP of the process: its vmspace is the user's.
+	 * (rumprun's kernel-thread workers: every vmspace is the kernel's.)
+	 */
 	auio.uio_vmspace = curproc->p_vmspace;
 	if (off >= 0) {
 		offset = off;
@@ -679,7 +682,6 @@ int
 sys_aio_error(struct lwp *l, const struct sys_aio_error_args *uap,
     register_t *retval)
 {
-
 #ifdef AIOK_RUMPRUN
 	static unsigned int inprogress;	/* answers; races only lose counts */
 #endif
