@@ -568,6 +568,7 @@ aiok_curlwp_exiting(void)
 	return (curlwp->l_flag & LW_WEXIT) != 0 || aiok_rump_draining(curlwp);
 }
 
+#ifndef AIOK_RUMPRUN	/* kernel threads there end in aiok_worker_kthread */
 struct lwp *
 aiok_worker_leave(void)
 {
@@ -598,6 +599,7 @@ aiok_worker_leave(void)
 	lwp_exit(l);
 	panic("netbsd-aio: lwp_exit returned");
 }
+#endif
 
 void
 aiok_signal(struct proc *p, int signo, void *value)

@@ -31,6 +31,17 @@ fn wait_done(h: &FakeHost, p: UserPtr<Aiocb>) -> isize {
     }
 }
 
+/// The job ended cancelled: ECANCELED, and -1 from aio_return.
+fn assert_cancelled(h: &FakeHost, p: UserPtr<Aiocb>) {
+    assert_eq!(sys_aio_error(h, p), Ok(Errno::ECANCELED.get() as isize));
+    assert_eq!(sys_aio_return(h, p), Ok(-1));
+}
+
+/// Exactly one notification came (waiting for it): this signal.
+fn assert_one_signal(h: &FakeHost, signo: i32, value: usize) {
+    assert_eq!(h.os.wait_notes(1), vec![Notify::Signal { signo, value }]);
+}
+
 /// The references jobs hold on a file once they let go: a worker releases
 /// its job's reference just after the result is visible, so this waits
 /// (10 s at most) for the count to reach 0.
@@ -331,16 +342,9 @@ fn cancel_queued_running_and_done() {
     sys_aio_read(&h, p2).unwrap(); // p2 is queued behind it (one worker)
     assert_eq!(sys_aio_cancel(&h, fd, p1), Ok(AIO_NOTCANCELED));
     assert_eq!(sys_aio_cancel(&h, fd, p2), Ok(AIO_CANCELED));
-    assert_eq!(sys_aio_error(&h, p2), Ok(Errno::ECANCELED.get() as isize));
-    assert_eq!(sys_aio_return(&h, p2), Ok(-1));
+    assert_cancelled(&h, p2);
     // The cancelled job's notification is still delivered.
-    assert_eq!(
-        h.os.wait_notes(1),
-        vec![Notify::Signal {
-            signo: 30,
-            value: 0xbeef
-        }]
-    );
+    assert_one_signal(&h, 30, 0xbeef);
     h.os.gate(fd, false);
     assert_eq!(wait_done(&h, p1), 0);
     assert_eq!(sys_aio_cancel(&h, fd, p1), Ok(AIO_ALLDONE));
@@ -501,13 +505,7 @@ fn lio_nowait_notifies_once_after_all() {
     std::thread::sleep(Duration::from_millis(10));
     assert!(h.os.notes().is_empty(), "list notified before its jobs ran");
     h.os.gate(fd, false);
-    assert_eq!(
-        h.os.wait_notes(1),
-        vec![Notify::Signal {
-            signo: 31,
-            value: 7
-        }]
-    );
+    assert_one_signal(&h, 31, 7);
     for p in &ptrs {
         assert_eq!(wait_done(&h, *p), 0);
     }
@@ -1233,15 +1231,8 @@ fn a_read_waiting_on_a_stream_is_cancelled_and_the_stream_goes_on() {
     wait_polling(&h, b);
     assert_eq!(sys_aio_cancel(&h, pipe, b), Ok(AIO_CANCELED));
     // Cancelled at once: its result and notification are out.
-    assert_eq!(sys_aio_error(&h, b), Ok(Errno::ECANCELED.get() as isize));
-    assert_eq!(sys_aio_return(&h, b), Ok(-1));
-    assert_eq!(
-        h.os.wait_notes(1),
-        vec![Notify::Signal {
-            signo: 12,
-            value: 7
-        }]
-    );
+    assert_cancelled(&h, b);
+    assert_one_signal(&h, 12, 7);
     // The stream is still usable, and nothing was taken from it.
     let c = h.os.aiocb(pipe, 0, h.os.alloc(2), 2, 0);
     sys_aio_read(&h, c).unwrap();
@@ -1262,8 +1253,7 @@ fn a_write_waiting_for_room_is_cancelled_or_stopped_with_its_count() {
     sys_aio_write(&h, w).unwrap();
     wait_polling(&h, w);
     assert_eq!(sys_aio_cancel(&h, pipe, UserPtr::null()), Ok(AIO_CANCELED));
-    assert_eq!(sys_aio_error(&h, w), Ok(Errno::ECANCELED.get() as isize));
-    assert_eq!(sys_aio_return(&h, w), Ok(-1));
+    assert_cancelled(&h, w);
     assert_eq!(h.os.contents(pipe), b"full");
     // Room for 4 of 8: the write is stopped with what it wrote, a
     // completion (AIO_NOTCANCELED), not a cancellation.

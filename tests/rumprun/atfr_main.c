@@ -273,7 +273,6 @@ run_case(const char *prog, atf_tc_t *tc, int *counts)
 {
 	static const char *const names[] = { "passed", "failed", "skipped" };
 	char dir[512];
-	volatile int body_done = 0;
 
 	snprintf(case_id, sizeof(case_id), "%s:%s", prog, tc->tc_name);
 	snprintf(dir, sizeof(dir), "/work/atfr.%s.%s", prog, tc->tc_name);
@@ -293,7 +292,6 @@ run_case(const char *prog, atf_tc_t *tc, int *counts)
 		case_running = 1;
 		pthread_mutex_unlock(&atfr_lock);
 		tc->tc_body(tc);
-		body_done = 1;
 	}
 	if (tc->tc_cleanup != NULL) {
 		enum verdict v = case_verdict;
@@ -309,7 +307,6 @@ run_case(const char *prog, atf_tc_t *tc, int *counts)
 	case_running = 0;
 	pthread_mutex_unlock(&atfr_lock);
 	(void)chdir("/");
-	(void)body_done;
 	counts[case_verdict]++;
 	if (case_verdict == V_PASSED)
 		printf("ATFR RESULT %s passed\n", case_id);

@@ -123,13 +123,12 @@ WORKLOADS = [("pread", 1), ("suspend", 1), ("suspend", 32), ("poll", 32), ("lio"
 
 def bench(ours, netbsd, logdir, rounds, ops_n, size_mib, markdown):
     """A fixed count of operations per run, not a time: rumprun never
-    preempts, so a loop that does not block (pread of cached data) keeps
-    the rump kernel's clock from being wound (hardclock is a thread) and a
-    time-bounded run need not end; short runs keep the measured interval
-    well inside one turn of the timecounter."""
+    preempts, and a time-bounded loop that does not block (pread of cached
+    data, -t 2) ran past 80 s there, probably because the rump kernel's
+    clock is wound by a thread that then never runs; short runs keep the
+    measured interval small."""
     images = {"NetBSD C": netbsd, "ours": ours}
     ops = {}
-    cpu = {}
     failed = 0
     for r in range(rounds):
         # Alternate which component goes first.
@@ -149,9 +148,6 @@ def bench(ours, netbsd, logdir, rounds, ops_n, size_mib, markdown):
                     failed += 1
                     continue
                 ops.setdefault((name, mode, depth), []).append(float(m.group(1)))
-                c = re.search(r"cpu_us_per_op=([0-9.]+)", text)
-                if c:
-                    cpu.setdefault((name, mode, depth), []).append(float(c.group(1)))
     rows = []
     for mode, depth in WORKLOADS:
         c = ops.get(("NetBSD C", mode, depth))
@@ -159,14 +155,10 @@ def bench(ours, netbsd, logdir, rounds, ops_n, size_mib, markdown):
         if not c or not o:
             continue
         mc, mo = statistics.median(c), statistics.median(o)
-        cc = cpu.get(("NetBSD C", mode, depth))
-        co = cpu.get(("ours", mode, depth))
-        rows.append((mode, depth, mc, mo, mo / mc,
-                     statistics.median(cc) if cc else None,
-                     statistics.median(co) if co else None))
+        rows.append((mode, depth, mc, mo, mo / mc))
     print("%-12s %12s %12s %7s   (medians of %d rounds of %d operations, %d MiB file)"
           % ("workload", "NetBSD C", "ours", "ours/C", rounds, ops_n, size_mib))
-    for mode, depth, mc, mo, ratio, _, _ in rows:
+    for mode, depth, mc, mo, ratio in rows:
         print("%-12s %12.0f %12.0f %7.2f" % ("%s d=%d" % (mode, depth), mc, mo, ratio))
     if markdown:
         with open(markdown, "a") as f:
@@ -176,7 +168,7 @@ def bench(ours, netbsd, logdir, rounds, ops_n, size_mib, markdown):
                   % (size_mib, rounds, ops_n), file=f)
             print("| workload | NetBSD C ops/s | ours ops/s | ours/C |", file=f)
             print("|---|---:|---:|---:|", file=f)
-            for mode, depth, mc, mo, ratio, _, _ in rows:
+            for mode, depth, mc, mo, ratio in rows:
                 print("| %s d=%d | %.0f | %.0f | %.2f |" % (mode, depth, mc, mo, ratio), file=f)
     return 1 if failed or not rows else 0
 
