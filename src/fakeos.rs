@@ -706,7 +706,7 @@ impl Os for FakeOs {
         self.transfer(obj, s, buf, len, None, write)
     }
 
-    fn wait_ready(&self, w: &FakeWaiter, f: &FileRef, write: bool) {
+    fn wait_ready(&self, w: &FakeWaiter, f: &FileRef, write: bool, _want: usize) {
         assert_unlocked("stream wait");
         let mut woken = lock(&w.woken);
         loop {

@@ -330,13 +330,14 @@ pub trait Os: Send + Sync + Sized + 'static {
         let _ = (f, write, buf, len);
         Err(Errno::EOPNOTSUPP)
     }
-    /// Waits until stream `f` is ready for reading (`write`: for writing),
-    /// has an error or a hang-up pending, or [`wake`](Os::wake) was
-    /// called for `w` since the last wait returned.  May return early
-    /// (the engine tries the transfer and waits again).  Never called with
-    /// the AIO lock held.
-    fn wait_ready(&self, w: &Self::Waiter, f: &Self::File, write: bool) {
-        let _ = (w, f, write);
+    /// Waits until stream `f` is ready for reading (`write`: for writing;
+    /// `want` is the size of the transfer, for streams that take small
+    /// writes whole), has an error or a hang-up pending, or
+    /// [`wake`](Os::wake) was called for `w` since the last wait
+    /// returned.  May return early (the engine tries the transfer and
+    /// waits again).  Never called with the AIO lock held.
+    fn wait_ready(&self, w: &Self::Waiter, f: &Self::File, write: bool, want: usize) {
+        let _ = (w, f, write, want);
     }
     /// Ends the current (or the next) [`wait_ready`](Os::wait_ready) on
     /// `w`.  Never called with the AIO lock held.

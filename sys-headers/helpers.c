@@ -28,9 +28,12 @@
 #include <sys/module.h>
 #include <sys/mount.h>
 #include <sys/mutex.h>
+#include <sys/pipe.h>
 #include <sys/proc.h>
 #include <sys/sched.h>
 #include <sys/signalvar.h>
+#include <sys/socket.h>
+#include <sys/socketvar.h>
 #include <sys/syscall.h>
 #include <sys/syscallargs.h>
 #include <sys/syscallvar.h>
@@ -423,6 +426,314 @@ aiok_file_fsync(struct file *fp, int dataonly)
 	error = VOP_FSYNC(vp, fp->f_cred,
 	    FSYNC_WAIT | (dataonly ? FSYNC_DATAONLY : 0), 0, 0);
 	VOP_UNLOCK(vp);
+	return error;
+}
+
+/*
+ * Streams a canceller can take a worker off.
+ *
+ * A worker that finds a pipe or socket not ready waits for it here rather
+ * than inside fo_read/fo_write, so that it is not committed to any
+ * transfer while it waits: aio_cancel ends the wait (aiok_stream_wake)
+ * and the job is cancelled with nothing moved.  The worker sleeps on the
+ * stream's own condition variable, under the stream's own lock, with the
+ * condition the blocking transfer itself would wait for, so it is woken
+ * by exactly what would wake a blocked read(2) or write(2); the canceller
+ * broadcasts that condition variable, which the stream's other sleepers
+ * take as a spurious wakeup.  (fo_poll cannot serve: it records its
+ * caller in the file's selinfo, which only the select/poll machinery
+ * may do; and a rump kernel's sleeps cannot be interrupted from outside.)
+ *
+ * Lock order: w_lock, then the stream's lock (pipe_lock, so_lock).
+ * w_fp is set only while the worker waits, holding the job's reference to
+ * the file, so the canceller never reaches a stream that is gone.
+ */
+#ifdef AIOK_RUMP
+/*
+ * Sockets live in librumpnet, which a rump kernel need not have: a vfs
+ * component must load without it.  Where it is missing, no socket file
+ * exists for these to be called on.
+ */
+#pragma weak sbwait
+#pragma weak solockretry
+#pragma weak solocked
+#endif
+
+struct aiok_waiter {
+	kmutex_t	w_lock;
+	struct file	*w_fp;		/* stream waited for, or NULL */
+	int		w_write;	/* waiting for room, not for data */
+	volatile bool	w_woken;	/* end the current or next wait */
+};
+
+struct aiok_waiter *
+aiok_waiter_create(void)
+{
+	struct aiok_waiter *w;
+
+	w = kmem_zalloc(sizeof(*w), KM_SLEEP);
+	mutex_init(&w->w_lock, MUTEX_DEFAULT, IPL_NONE);
+	return w;
+}
+
+void
+aiok_waiter_destroy(struct aiok_waiter *w)
+{
+
+	KASSERT(w->w_fp == NULL);
+	mutex_destroy(&w->w_lock);
+	kmem_free(w, sizeof(*w));
+}
+
+/* Whether the waiting worker must stop waiting (cancel, exit, drain). */
+static bool
+aiok_stream_stop(struct aiok_waiter *w)
+{
+
+	return w->w_woken || aiok_curlwp_exiting();
+}
+
+/*
+ * A read of our end (rpipe) waits on rpipe->pipe_rcv; the file reference
+ * keeps rpipe.  A write goes to the peer and waits on its pipe_wcv: the
+ * peer is counted busy meanwhile, as pipe_write() counts it, so that
+ * pipeclose() of the other end waits for us before freeing it.
+ */
+static int
+aiok_pipe_wait(struct aiok_waiter *w, struct pipe *rpipe, int write,
+    unsigned long want)
+{
+	struct pipe *wpipe;
+	struct pipebuf *bp;
+	kmutex_t *lock = rpipe->pipe_lock;
+	size_t space;
+	int error = 0;
+
+	mutex_enter(lock);
+	if (!write) {
+		while (!aiok_stream_stop(w) && rpipe->pipe_buffer.cnt == 0 &&
+		    (rpipe->pipe_state & (PIPE_DIRECTR | PIPE_EOF)) == 0) {
+			error = cv_wait_sig(&rpipe->pipe_rcv, lock);
+			if (error != 0)
+				break;
+		}
+		mutex_exit(lock);
+		return error;
+	}
+	wpipe = rpipe->pipe_peer;
+	if (wpipe == NULL) {		/* the write fails with EPIPE */
+		mutex_exit(lock);
+		return 0;
+	}
+	++wpipe->pipe_busy;
+	bp = &wpipe->pipe_buffer;
+	while (!aiok_stream_stop(w) &&
+	    (wpipe->pipe_state & PIPE_EOF) == 0) {
+		/*
+		 * pipe_write()'s test: a write of at most PIPE_BUF bytes
+		 * goes in whole or not at all; a longer one moves what
+		 * fits.  Waiting for PIPE_BUF bytes of room (poll's
+		 * POLLOUT) keeps a long write from trickling.
+		 */
+		space = bp->size - bp->cnt;
+		if ((wpipe->pipe_state & PIPE_DIRECTW) == 0 &&
+		    (space >= PIPE_BUF || space >= want))
+			break;
+		error = cv_wait_sig(&wpipe->pipe_wcv, lock);
+		if (error != 0)
+			break;
+	}
+	if (--wpipe->pipe_busy == 0) {
+#ifdef PIPE_RESTART
+		wpipe->pipe_state &= ~PIPE_RESTART;
+#endif
+		cv_broadcast(&wpipe->pipe_draincv);
+	}
+	mutex_exit(lock);
+	return error;
+}
+
+/*
+ * The conditions under which soreceive() and sosend() would not sleep,
+ * for a transfer of want bytes (MSG_NBIO then gives no EWOULDBLOCK).
+ */
+static bool
+aiok_socket_ready(struct socket *so, int write, unsigned long want)
+{
+	struct sockbuf *sb;
+	long space;
+
+	if (so->so_error != 0)
+		return true;
+	if (!write) {
+		sb = &so->so_rcv;
+		return soreadable(so) || sb->sb_cc >= want ||
+		    (sb->sb_mb != NULL && sosendallatonce(so));
+	}
+	if ((so->so_state & SS_CANTSENDMORE) != 0)
+		return true;
+	sb = &so->so_snd;
+	space = sbspace(sb);
+	if (sosendallatonce(so))	/* too long is EMSGSIZE at once */
+		return space >= (long)want || want > sb->sb_hiwat;
+	return space >= (long)want || space >= (long)sb->sb_lowat;
+}
+
+static int
+aiok_socket_wait(struct aiok_waiter *w, struct socket *so, int write,
+    unsigned long want)
+{
+	int error = 0;
+
+	solock(so);
+	while (!aiok_stream_stop(w) && !aiok_socket_ready(so, write, want)) {
+		/* Sets SB_NOTIFY, so that sowakeup() broadcasts. */
+		error = sbwait(write ? &so->so_snd : &so->so_rcv);
+		if (error != 0)
+			break;
+	}
+	sounlock(so);
+	return error;
+}
+
+void
+aiok_stream_wait(struct aiok_waiter *w, struct file *fp, int write,
+    unsigned long want)
+{
+	int error;
+
+	mutex_enter(&w->w_lock);
+	if (w->w_woken) {
+		w->w_woken = false;
+		mutex_exit(&w->w_lock);
+		return;
+	}
+	w->w_fp = fp;
+	w->w_write = write;
+	mutex_exit(&w->w_lock);
+
+	switch (fp->f_type) {
+	case DTYPE_PIPE:
+		error = aiok_pipe_wait(w, fp->f_pipe, write, want);
+		break;
+	case DTYPE_SOCKET:
+		error = aiok_socket_wait(w, fp->f_socket, write, want);
+		break;
+	default:
+		/* aiok_file_rw_nowait blocks for these: nothing to wait. */
+		error = 0;
+		break;
+	}
+
+	mutex_enter(&w->w_lock);
+	w->w_fp = NULL;
+	w->w_woken = false;
+	mutex_exit(&w->w_lock);
+	/*
+	 * Signals are blocked in a worker, but a stop cannot be: an
+	 * interrupted sleep that is not the LWP's exit pauses a tick, or
+	 * the worker would spin between the transfer and the wait.
+	 */
+	if (error != 0 && !aiok_curlwp_exiting())
+		(void)kpause("aiostop", false, 1, NULL);
+}
+
+void
+aiok_stream_wake(struct aiok_waiter *w)
+{
+	struct file *fp;
+	struct pipe *pipe;
+	struct socket *so;
+
+	mutex_enter(&w->w_lock);
+	w->w_woken = true;
+	if ((fp = w->w_fp) != NULL) {
+		switch (fp->f_type) {
+		case DTYPE_PIPE:
+			pipe = fp->f_pipe;
+			mutex_enter(pipe->pipe_lock);
+			if (!w->w_write)
+				cv_broadcast(&pipe->pipe_rcv);
+			else if (pipe->pipe_peer != NULL)
+				cv_broadcast(&pipe->pipe_peer->pipe_wcv);
+			mutex_exit(pipe->pipe_lock);
+			break;
+		case DTYPE_SOCKET:
+			so = fp->f_socket;
+			solock(so);
+			cv_broadcast(w->w_write ? &so->so_snd.sb_cv :
+			    &so->so_rcv.sb_cv);
+			sounlock(so);
+			break;
+		}
+	}
+	mutex_exit(&w->w_lock);
+}
+
+int
+aiok_file_rw_nowait(struct file *fp, int write, void *buf,
+    unsigned long len, unsigned long *done)
+{
+	struct file nbfp;
+	struct socket *so;
+	struct iovec aiov;
+	struct uio auio;
+	int error, flags;
+
+	switch (fp->f_type) {
+	case DTYPE_PIPE:
+		/*
+		 * A pipe takes non-blocking mode from the open file
+		 * (f_flag), not from the call, and the program's file is
+		 * not ours to change.  So the transfer goes through a
+		 * private file naming the same pipe with FNONBLOCK: never
+		 * in a descriptor table, never referenced beyond this
+		 * call.  pipe_read() and pipe_write() read f_data and
+		 * f_flag of it, nothing else.
+		 */
+		memset(&nbfp, 0, sizeof(nbfp));
+		nbfp.f_type = DTYPE_PIPE;
+		nbfp.f_ops = fp->f_ops;
+		nbfp.f_data = fp->f_data;
+		nbfp.f_cred = fp->f_cred;
+		nbfp.f_flag = (fp->f_flag & (FREAD | FWRITE)) | FNONBLOCK;
+		nbfp.f_count = 1;
+		return aiok_file_rw(&nbfp, write, buf, len, -1, done);
+	case DTYPE_SOCKET:
+		break;
+	default:
+		/*
+		 * FIFOs, terminals and devices: no way to ask them without
+		 * committing to the transfer.  It blocks, as before, and
+		 * the job is not cancellable once a worker has it.
+		 */
+		return aiok_file_rw(fp, write, buf, len, -1, done);
+	}
+
+	/* soo_read()/soo_write() with MSG_NBIO: the socket's own flags stay. */
+	so = fp->f_socket;
+	aiov.iov_base = buf;
+	aiov.iov_len = len;
+	auio.uio_iov = &aiov;
+	auio.uio_iovcnt = 1;
+	auio.uio_resid = len;
+	auio.uio_offset = 0;
+	auio.uio_rw = write ? UIO_WRITE : UIO_READ;
+	auio.uio_vmspace = curproc->p_vmspace;
+	if (write) {
+		error = (*so->so_send)(so, NULL, &auio, NULL, NULL, MSG_NBIO,
+		    curlwp);
+	} else {
+		flags = MSG_NBIO;
+		error = (*so->so_receive)(so, NULL, &auio, NULL, NULL,
+		    &flags);
+	}
+	*done = len - auio.uio_resid;
+	if (error != 0 && *done != 0 &&
+	    (error == ERESTART || error == EINTR || error == EWOULDBLOCK))
+		error = 0;
+	if (error == ERESTART)
+		error = EINTR;
 	return error;
 }
 

@@ -69,6 +69,22 @@ int		 aiok_file_fsync(struct file *, int dataonly);
 int		 aiok_read_resident(struct proc *, int fd, void *buf,
 		    unsigned long len, long long off, unsigned long *done);
 
+/*
+ * Streams (pipes, sockets) waited for cancellably: a worker waits in
+ * aiok_stream_wait until the stream could take or give want bytes
+ * without sleeping, or aiok_stream_wake was called since its last wait
+ * ended, or it must exit; aiok_file_rw_nowait then moves what it can
+ * (EWOULDBLOCK: nothing).  Other file types block in the transfer.
+ */
+struct aiok_waiter;
+struct aiok_waiter *aiok_waiter_create(void);
+void		 aiok_waiter_destroy(struct aiok_waiter *);
+void		 aiok_stream_wait(struct aiok_waiter *, struct file *,
+		    int write, unsigned long want);
+void		 aiok_stream_wake(struct aiok_waiter *);
+int		 aiok_file_rw_nowait(struct file *, int write, void *buf,
+		    unsigned long len, unsigned long *done);
+
 /* User memory of the current process. */
 int		 aiok_copyin(const void *uaddr, void *kaddr, unsigned long);
 int		 aiok_copyout(const void *kaddr, void *uaddr, unsigned long);

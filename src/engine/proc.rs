@@ -724,7 +724,7 @@ impl<O: Os> AioProc<O> {
                 debug_assert!(parked.is_ok(), "parking a job that is not running");
                 j.waiter = Some(w.clone());
             }
-            self.os.wait_ready(w, &io.file, write);
+            self.os.wait_ready(w, &io.file, write, io.nbytes - done);
             let mut g = self.state.lock();
             match g.jobs.get_mut(&job.addr) {
                 Some(j) if j.waiter.as_ref().is_some_and(|x| Arc::ptr_eq(x, w)) => {

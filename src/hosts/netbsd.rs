@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::abi::{netbsd_codec as codec, NSIG};
 use crate::engine::{AioProc, System};
 use crate::errno::Errno;
-use crate::kern::{self, file::FileRef, sync::KCondVar, sync::KMutex, user};
+use crate::kern::{self, file::FileRef, stream::StreamWaiter, sync::KCondVar, sync::KMutex, user};
 use crate::os::*;
 use crate::sys;
 use crate::syscalls::{self, ProcHost};
@@ -58,13 +58,10 @@ impl Os for NetBsdOs {
     type Mutex = KMutex;
     type CondVar = KCondVar;
     type File = FileRef;
-    /// No cancellable wait for streams here yet: a stream job blocks in
-    /// `fo_read`/`fo_write` and, once a worker has it, is not cancelled
-    /// (AIO_NOTCANCELED).  `fo_poll` cannot be called outside select and
-    /// poll (it records the caller in the file's selinfo), and a rump
-    /// kernel's sleeps cannot be interrupted but by its remote client
-    /// leaving; see docs/reliability.md.
-    type Waiter = ();
+    /// A stream job waits for its pipe or socket on the stream's own
+    /// condition variable, where aio_cancel can end the wait
+    /// (`aiok_stream_wait` in helpers.c).
+    type Waiter = StreamWaiter;
 
     fn getfile(&self, fd: i32) -> Result<(FileRef, FileInfo), Errno> {
         // SAFETY: the engine takes file references only in the submitting
@@ -93,6 +90,22 @@ impl Os for NetBsdOs {
         // SAFETY: the engine reads inline only in the submitting LWP, an
         // LWP of `self.p`.  A short count from tmpfs is end of file.
         unsafe { kern::file::read_resident(self.p, fd, buf, len, off) }
+    }
+
+    fn new_waiter(&self) -> Option<StreamWaiter> {
+        Some(StreamWaiter::new())
+    }
+
+    fn rw_nowait(&self, f: &FileRef, write: bool, buf: usize, len: usize) -> Result<usize, Errno> {
+        f.rw_nowait(write, buf, len)
+    }
+
+    fn wait_ready(&self, w: &StreamWaiter, f: &FileRef, write: bool, want: usize) {
+        w.wait(f, write, want)
+    }
+
+    fn wake(&self, w: &StreamWaiter) {
+        w.wake()
     }
 
     fn spawn_worker(

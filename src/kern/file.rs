@@ -73,6 +73,29 @@ impl FileRef {
         check(rv).map(|()| done as usize)
     }
 
+    /// One transfer on a stream that does not sleep for the stream: what
+    /// it moved, `EAGAIN` if it was not ready (nothing moved).  Pipes and
+    /// sockets only; other file types (FIFOs, terminals) block in it.
+    pub fn rw_nowait(&self, write: bool, buf: usize, len: usize) -> Result<usize, Errno> {
+        let mut done = 0;
+        // SAFETY: as in `rw`.
+        let rv = unsafe {
+            sys::aiok_file_rw_nowait(
+                self.0.as_ptr(),
+                write as _,
+                buf as *mut core::ffi::c_void,
+                len as _,
+                &mut done,
+            )
+        };
+        check(rv).map(|()| done as usize)
+    }
+
+    /// The `struct file`, for helpers that take it.
+    pub(super) fn as_ptr(&self) -> *mut sys::file {
+        self.0.as_ptr()
+    }
+
     /// `VOP_FSYNC` with FSYNC_WAIT, data-only for `SyncKind::Data`.
     pub fn fsync(&self, kind: SyncKind) -> Result<(), Errno> {
         // SAFETY: the reference keeps the file alive.

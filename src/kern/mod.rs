@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod file;
 pub mod lwp;
+pub mod stream;
 pub mod sync;
 pub mod user;
 

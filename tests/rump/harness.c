@@ -55,7 +55,10 @@ int kmod_hold(void);
 	CASE(return_once)					\
 	CASE(cancel_canceled)					\
 	CASE(cancel_canceled_same_fd)				\
-	CASE(cancel_notcanceled)				\
+	CASE(cancel_pipe_waiting)				\
+	CASE(cancel_socket_waiting)				\
+	CASE(cancel_write_room)					\
+	CASE(cancel_write_partial)				\
 	CASE(cancel_alldone)					\
 	CASE(cancel_ebadf)					\
 	CASE(cancel_fd_mismatch)				\
@@ -126,8 +129,15 @@ static const struct tcase {
 	  "queued job (other fd of the pipe): AIO_CANCELED, ECANCELED" },
 	{ "cancel_canceled_same_fd", 'P', cancel_canceled_same_fd,
 	  "queued job on the running job's fd: AIO_CANCELED" },
-	{ "cancel_notcanceled", 'P', cancel_notcanceled,
-	  "running job: AIO_NOTCANCELED, it still completes" },
+	{ "cancel_pipe_waiting", 'C', cancel_pipe_waiting,
+	  "read waiting for data on a pipe: AIO_CANCELED, nothing consumed" },
+	{ "cancel_socket_waiting", 'C', cancel_socket_waiting,
+	  "second read waiting on a socket: AIO_CANCELED, socket usable" },
+	{ "cancel_write_room", 'C', cancel_write_room,
+	  "write waiting for room (socket, pipe): AIO_CANCELED; EPIPE on "
+	  "close" },
+	{ "cancel_write_partial", 'C', cancel_write_partial,
+	  "write partly out: AIO_NOTCANCELED, completes with its count" },
 	{ "cancel_alldone", 'P', cancel_alldone,
 	  "completed job: AIO_ALLDONE, result still there" },
 	{ "cancel_ebadf", 'P', cancel_ebadf,

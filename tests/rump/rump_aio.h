@@ -78,6 +78,8 @@ _Static_assert(offsetof(struct aiocb, _retval) == 80, "_retval @80");
 #define NB_O_DSYNC		0x10000
 #define NB_AIO_LISTIO_MAX	512
 #define NB_SSIZE_MAX		INT64_MAX
+#define NB_F_GETFL		3
+#define NB_F_SETFL		4
 
 /* NetBSD errno values (the rump kernel returns them untranslated) */
 #define NB_EIO			5
@@ -85,6 +87,7 @@ _Static_assert(offsetof(struct aiocb, _retval) == 80, "_retval @80");
 #define NB_EFAULT		14
 #define NB_EISDIR		21
 #define NB_EINVAL		22
+#define NB_EPIPE		32
 #define NB_EAGAIN		35
 #define NB_EINPROGRESS		36
 #define NB_ECANCELED		87

@@ -465,7 +465,7 @@ impl Os for LinuxOs {
         }
     }
 
-    fn wait_ready(&self, w: &EventWaiter, f: &LinuxFile, write: bool) {
+    fn wait_ready(&self, w: &EventWaiter, f: &LinuxFile, write: bool, _want: usize) {
         let mut fds = [
             libc::pollfd {
                 fd: f.0.as_raw_fd(),
