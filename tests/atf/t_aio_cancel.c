@@ -131,13 +131,20 @@ ATF_TC_BODY(canceled_waiting_for_room, tc)
 	static char big[65536];
 	struct aiocb w;
 	char junk[4096];
-	int sv[2], r, filled = 0;
+	int sv[2], r, fl, filled = 0;
 
 	ATF_REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-	while (send(sv[0], junk, sizeof(junk), MSG_DONTWAIT) > 0)
+	/*
+	 * O_NONBLOCK, not send(MSG_DONTWAIT): NetBSD 7's sosend() ignores
+	 * MSG_DONTWAIT, and the fill would block for good.
+	 */
+	fl = fcntl(sv[0], F_GETFL);
+	ATF_REQUIRE(fl != -1 && fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) == 0);
+	while (write(sv[0], junk, sizeof(junk)) > 0)
 		filled++;
 	ATF_REQUIRE_MSG(errno == EAGAIN || errno == EWOULDBLOCK,
 	    "filling the socket: %s", strerror(errno));
+	ATF_REQUIRE(fcntl(sv[0], F_SETFL, fl) == 0);
 	h_cb(&w, sv[0], big, sizeof(big), 0);
 	ATF_REQUIRE_EQ(aio_write(&w), 0);
 	h_sleep_ms(50);
