@@ -390,7 +390,7 @@ impl Os for LoomOs {
         self.copyout(buf, &bytes)?;
         Ok(bytes.len())
     }
-    fn wait_ready(&self, w: &LWaiter, f: &LFile, _write: bool) {
+    fn wait_ready(&self, w: &LWaiter, f: &LFile, _write: bool, _want: usize) {
         let mut g = self.0.hub.lock().unwrap();
         while !w.woken.swap(false, SeqCst) && f.0.lock().unwrap().is_empty() {
             g = self.0.hub_cv.wait(g).unwrap();
