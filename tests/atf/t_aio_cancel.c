@@ -7,11 +7,12 @@
  * helper thread blocked in read(2) and cannot cancel it, but it can
  * cancel the requests queued behind it.  So the tests queue two or more
  * reads per pipe: the second one must be cancellable everywhere, and
- * either answer is accepted for the first (running) one.  netbsd-aio's
- * Linux host cancels a read or write that waits for its stream too (a
- * worker waits for readiness without being committed to the transfer,
- * src/engine/job.rs): canceled_waiting_on_stream and
- * canceled_waiting_for_room require it with AIO_STRICT.
+ * either answer is accepted for the first (running) one.  netbsd-aio
+ * cancels a read or write that waits for its pipe or socket too, on
+ * every host (a worker waits for the stream without being committed to
+ * the transfer, src/engine/job.rs and sys-headers/helpers.c):
+ * canceled_waiting_on_stream and canceled_waiting_for_room require it
+ * with AIO_STRICT.
  *
  * A mismatch between aio_cancel's fildes and aiocb->aio_fildes "may"
  * fail with EINVAL in POSIX: that check uses H_OPT() (see h_aio.h).
