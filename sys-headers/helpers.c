@@ -620,8 +620,17 @@ aiok_stream_wait(struct aiok_waiter *w, struct file *fp, int write,
 		error = aiok_socket_wait(w, fp->f_socket, write, want);
 		break;
 	default:
-		/* aiok_file_rw_nowait blocks for these: nothing to wait. */
-		error = 0;
+		/*
+		 * aiok_file_rw_nowait blocks in the transfer for these, so
+		 * only a file the program made non-blocking (a FIFO or a
+		 * terminal opened O_NONBLOCK) says EWOULDBLOCK and comes
+		 * here.  There is nothing to sleep on: look again after a
+		 * tick, so that the worker waits without spinning and a
+		 * cancel ends the job within a tick.
+		 */
+		error = kpause("aiopoll", true, 1, NULL);
+		if (error == EWOULDBLOCK)
+			error = 0;
 		break;
 	}
 
@@ -705,7 +714,9 @@ aiok_file_rw_nowait(struct file *fp, int write, void *buf,
 		/*
 		 * FIFOs, terminals and devices: no way to ask them without
 		 * committing to the transfer.  It blocks, as before, and
-		 * the job is not cancellable once a worker has it.
+		 * the job is not cancellable once a worker has it; unless
+		 * the program opened the file non-blocking, when its
+		 * EWOULDBLOCK sends the worker to aiok_stream_wait.
 		 */
 		return aiok_file_rw(fp, write, buf, len, -1, done);
 	}

@@ -59,6 +59,7 @@ int kmod_hold(void);
 	CASE(cancel_socket_waiting)				\
 	CASE(cancel_write_room)					\
 	CASE(cancel_write_partial)				\
+	CASE(cancel_fifo_nonblock)				\
 	CASE(cancel_alldone)					\
 	CASE(cancel_ebadf)					\
 	CASE(cancel_fd_mismatch)				\
@@ -138,6 +139,9 @@ static const struct tcase {
 	  "close" },
 	{ "cancel_write_partial", 'C', cancel_write_partial,
 	  "write partly out: AIO_NOTCANCELED, completes with its count" },
+	{ "cancel_fifo_nonblock", 'C', cancel_fifo_nonblock,
+	  "read of an empty O_NONBLOCK FIFO waits: AIO_CANCELED, later "
+	  "data read" },
 	{ "cancel_alldone", 'P', cancel_alldone,
 	  "completed job: AIO_ALLDONE, result still there" },
 	{ "cancel_ebadf", 'P', cancel_ebadf,

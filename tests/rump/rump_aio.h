@@ -90,6 +90,7 @@ _Static_assert(offsetof(struct aiocb, _retval) == 80, "_retval @80");
 #define NB_EPIPE		32
 #define NB_EAGAIN		35
 #define NB_EINPROGRESS		36
+#define NB_EOPNOTSUPP		45
 #define NB_ECANCELED		87
 
 /* NetBSD <fs/tmpfs/tmpfs_args.h> */

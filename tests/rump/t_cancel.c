@@ -332,6 +332,58 @@ cancel_write_partial(void)
 	    "the bytes received differ from those written");
 }
 
+/*
+ * A read of a FIFO the program opened non-blocking, with no data: the
+ * FIFO says EWOULDBLOCK, and the worker waits for data (looking again
+ * every tick; fifofs has no wait of ours to end) where a cancel can end
+ * it.  A later read gets the data once it comes.
+ */
+void
+cancel_fifo_nonblock(void)
+{
+	struct aiocb *a, *c;
+	const char *path = "/tmp/cfifo";
+	int rfd, wfd, rv, e;
+	ssize_t r;
+
+	(void)rump_sys_unlink(path);
+	if (rump_sys_mkfifo(path, 0600) != 0) {
+		t_skip("no FIFOs in this rump kernel (librumpvfs_fifofs not "
+		    "linked)");
+		return;
+	}
+	rfd = t_fd(rump_sys_open(path, RUMP_O_RDONLY | RUMP_O_NONBLOCK));
+	if (rfd < 0 && errno == NB_EOPNOTSUPP) {
+		t_skip("FIFOs cannot be opened in this rump kernel "
+		    "(EOPNOTSUPP: librumpvfs_fifofs missing, or loaded by "
+		    "rump_server after tmpfs set up its FIFO operations)");
+		return;
+	}
+	REQUIRE(rfd >= 0, "open the FIFO to read: %d", errno);
+	REQUIRE((wfd = t_fd(rump_sys_open(path, RUMP_O_WRONLY))) >= 0,
+	    "open the FIFO to write: %d", errno);
+	a = pipe_read_cb(rfd);
+	REQUIRE((e = t_submit('r', a)) == 0, "aio_read: %d", e);
+	t_settle();
+	REQUIRE((e = rump_sys_aio_error(a)) == NB_EINPROGRESS,
+	    "read of an empty non-blocking FIFO: aio_error %d, want "
+	    "EINPROGRESS (it waits for data, as on a pipe)", e);
+	rv = rump_sys_aio_cancel(rfd, a);
+	CHECK(rv == NB_AIO_CANCELED, "aio_cancel = %d (%s) errno %d, want "
+	    "AIO_CANCELED", rv, cancel_name(rv), rv == -1 ? errno : 0);
+	CHECK((e = t_wait(a, 5000)) == NB_ECANCELED, "after the cancel: "
+	    "aio_error %d", e);
+
+	c = pipe_read_cb(rfd);
+	REQUIRE((e = t_submit('r', c)) == 0, "aio_read C: %d", e);
+	REQUIRE(rump_sys_write(wfd, "0123456789abcdef", 16) == 16,
+	    "FIFO write: %d", errno);
+	CHECK((e = t_wait(c, 5000)) == 0, "C: aio_error %d", e);
+	CHECK((r = rump_sys_aio_return(c)) == 16, "C: aio_return %zd", r);
+	CHECK(memcmp((const void *)c->aio_buf, "0123456789abcdef", 16) == 0,
+	    "C's data differs");
+}
+
 void
 cancel_alldone(void)
 {
