@@ -347,6 +347,44 @@ aiok_fd_is_open(struct proc *p, int fd)
 	return 1;
 }
 
+/* A uio over len bytes at user address buf of the current process. */
+static void
+aiok_uio_init(struct uio *uio, struct iovec *iov, int write, void *buf,
+    unsigned long len)
+{
+
+	iov->iov_base = buf;
+	iov->iov_len = len;
+	uio->uio_iov = iov;
+	uio->uio_iovcnt = 1;
+	uio->uio_resid = len;
+	uio->uio_offset = 0;
+	uio->uio_rw = write ? UIO_WRITE : UIO_READ;
+	/*
+	 * The worker is an LWP of the process: its vmspace is the user's.
+	 * (rumprun's kernel-thread workers: every vmspace is the kernel's.)
+	 */
+	uio->uio_vmspace = curproc->p_vmspace;
+}
+
+/*
+ * As read(2) and write(2) do: a transfer cut short by a signal, or by a
+ * stream that had no more, is a success with what it moved.
+ */
+static int
+aiok_rw_result(int error, unsigned long len, const struct uio *uio,
+    unsigned long *done)
+{
+
+	*done = len - uio->uio_resid;
+	if (error != 0 && *done != 0 &&
+	    (error == ERESTART || error == EINTR || error == EWOULDBLOCK))
+		error = 0;
+	if (error == ERESTART)
+		error = EINTR;
+	return error;
+}
+
 int
 aiok_file_rw(struct file *fp, int write, void *buf, unsigned long len,
     long long off, unsigned long *done)
@@ -356,17 +394,7 @@ aiok_file_rw(struct file *fp, int write, void *buf, unsigned long len,
 	off_t offset, *offp;
 	int error, flags;
 
-	aiov.iov_base = buf;
-	aiov.iov_len = len;
-	auio.uio_iov = &aiov;
-	auio.uio_iovcnt = 1;
-	auio.uio_resid = len;
-	auio.uio_rw = write ? UIO_WRITE : UIO_READ;
-	/*
-	 * The worker is an LWP of the process: its vmspace is the user's.
-	 * (rumprun's kernel-thread workers: every vmspace is the kernel's.)
-	 */
-	auio.uio_vmspace = curproc->p_vmspace;
+	aiok_uio_init(&auio, &aiov, write, buf, len);
 	if (off >= 0) {
 		offset = off;
 		offp = &offset;
@@ -382,14 +410,7 @@ aiok_file_rw(struct file *fp, int write, void *buf, unsigned long len,
 	else
 		error = (*fp->f_ops->fo_read)(fp, offp, &auio, fp->f_cred,
 		    flags);
-	*done = len - auio.uio_resid;
-	/* As read(2) does: a transfer cut short by a signal is a success. */
-	if (error != 0 && *done != 0 &&
-	    (error == ERESTART || error == EINTR || error == EWOULDBLOCK))
-		error = 0;
-	if (error == ERESTART)
-		error = EINTR;
-	return error;
+	return aiok_rw_result(error, len, &auio, done);
 }
 
 int
@@ -723,14 +744,7 @@ aiok_file_rw_nowait(struct file *fp, int write, void *buf,
 
 	/* soo_read()/soo_write() with MSG_NBIO: the socket's own flags stay. */
 	so = fp->f_socket;
-	aiov.iov_base = buf;
-	aiov.iov_len = len;
-	auio.uio_iov = &aiov;
-	auio.uio_iovcnt = 1;
-	auio.uio_resid = len;
-	auio.uio_offset = 0;
-	auio.uio_rw = write ? UIO_WRITE : UIO_READ;
-	auio.uio_vmspace = curproc->p_vmspace;
+	aiok_uio_init(&auio, &aiov, write, buf, len);
 	if (write) {
 		error = (*so->so_send)(so, NULL, &auio, NULL, NULL, MSG_NBIO,
 		    curlwp);
@@ -739,13 +753,7 @@ aiok_file_rw_nowait(struct file *fp, int write, void *buf,
 		error = (*so->so_receive)(so, NULL, &auio, NULL, NULL,
 		    &flags);
 	}
-	*done = len - auio.uio_resid;
-	if (error != 0 && *done != 0 &&
-	    (error == ERESTART || error == EINTR || error == EWOULDBLOCK))
-		error = 0;
-	if (error == ERESTART)
-		error = EINTR;
-	return error;
+	return aiok_rw_result(error, len, &auio, done);
 }
 
 int

@@ -16,6 +16,26 @@ cancel_name(int rv)
 	return "?";
 }
 
+/*
+ * Cancels cb, which waits on its stream, and checks that it was cancelled:
+ * AIO_CANCELED, then ECANCELED and aio_return -1.  what names it.
+ */
+static void
+expect_cancelled(int fd, struct aiocb *cb, const char *what)
+{
+	ssize_t r;
+	int rv, e;
+
+	rv = rump_sys_aio_cancel(fd, cb);
+	CHECK(rv == NB_AIO_CANCELED, "%s: aio_cancel = %d (%s) errno %d, want "
+	    "AIO_CANCELED", what, rv, cancel_name(rv), rv == -1 ? errno : 0);
+	CHECK((e = rump_sys_aio_error(cb)) == NB_ECANCELED,
+	    "%s: aio_error %d after the cancel", what, e);
+	errno = 0;
+	CHECK((r = rump_sys_aio_return(cb)) == -1, "%s: aio_return %zd", what,
+	    r);
+}
+
 static struct aiocb *
 pipe_read_cb(int fd)
 {
@@ -129,14 +149,7 @@ cancel_pipe_waiting(void)
 	t_settle();
 	REQUIRE((e = rump_sys_aio_error(a)) == NB_EINPROGRESS,
 	    "read of an empty pipe: aio_error %d", e);
-	rv = rump_sys_aio_cancel(p[0], a);
-	CHECK(rv == NB_AIO_CANCELED, "aio_cancel(read waiting for data) = %d "
-	    "(%s) errno %d, want AIO_CANCELED", rv, cancel_name(rv),
-	    rv == -1 ? errno : 0);
-	CHECK((e = rump_sys_aio_error(a)) == NB_ECANCELED,
-	    "after the cancel: aio_error %d", e);
-	errno = 0;
-	CHECK((r = rump_sys_aio_return(a)) == -1, "aio_return %zd", r);
+	expect_cancelled(p[0], a, "read waiting for data");
 	rv = rump_sys_aio_cancel(p[0], NULL);
 	CHECK(rv == NB_AIO_ALLDONE, "aio_cancel(fd, NULL) afterwards = %d (%s)",
 	    rv, cancel_name(rv));
@@ -183,7 +196,7 @@ cancel_socket_waiting(void)
 {
 	struct aiocb *a, *b, *c;
 	char got[4];
-	int sv[2], rv, e;
+	int sv[2], e;
 	ssize_t r;
 
 	if (!t_socketpair(sv))
@@ -198,13 +211,7 @@ cancel_socket_waiting(void)
 	t_settle();
 	REQUIRE((e = rump_sys_aio_error(b)) == NB_EINPROGRESS,
 	    "B: aio_error %d, want EINPROGRESS", e);
-	rv = rump_sys_aio_cancel(sv[0], b);
-	CHECK(rv == NB_AIO_CANCELED, "aio_cancel(B waiting for data) = %d (%s) "
-	    "errno %d", rv, cancel_name(rv), rv == -1 ? errno : 0);
-	CHECK((e = rump_sys_aio_error(b)) == NB_ECANCELED, "B: aio_error %d",
-	    e);
-	errno = 0;
-	CHECK((r = rump_sys_aio_return(b)) == -1, "B: aio_return %zd", r);
+	expect_cancelled(sv[0], b, "B, waiting for data");
 
 	c = t_cb_io(sv[0], 1);
 	REQUIRE((e = t_submit('r', c)) == 0, "aio_read C: %d", e);
@@ -245,10 +252,9 @@ void
 cancel_write_room(void)
 {
 	struct aiocb *w, *w2;
-	int sv[2], p[2], rv, e, i;
+	int sv[2], p[2], e, i;
 	const char *what[2] = { "socket", "pipe" };
 	int wfd[2];
-	ssize_t r;
 
 	t_pipe(p);
 	REQUIRE(p[0] >= 0);
@@ -265,15 +271,7 @@ cancel_write_room(void)
 		REQUIRE((e = rump_sys_aio_error(w)) == NB_EINPROGRESS,
 		    "%s: aio_error %d, want EINPROGRESS (not full?)", what[i],
 		    e);
-		rv = rump_sys_aio_cancel(wfd[i], w);
-		CHECK(rv == NB_AIO_CANCELED, "%s: aio_cancel(write waiting for "
-		    "room) = %d (%s) errno %d", what[i], rv, cancel_name(rv),
-		    rv == -1 ? errno : 0);
-		CHECK((e = rump_sys_aio_error(w)) == NB_ECANCELED,
-		    "%s: aio_error %d", what[i], e);
-		errno = 0;
-		CHECK((r = rump_sys_aio_return(w)) == -1, "%s: aio_return %zd",
-		    what[i], r);
+		expect_cancelled(wfd[i], w, what[i]);
 	}
 
 	w2 = t_cb_io(p[1], 512);
