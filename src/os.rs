@@ -275,6 +275,16 @@ pub trait Os: Send + Sync + Sized + 'static {
 
     /// Takes a reference to the file open on `fd`; `EBADF` if none is.
     fn getfile(&self, fd: i32) -> Result<(Self::File, FileInfo), Errno>;
+    /// `info` for `fd`, whose file `f` came from [`getfile`](Os::getfile),
+    /// with the status flags as they are now.  A host whose `getfile`
+    /// may answer from a cache that can miss a later `F_SETFL` (the Linux
+    /// host) looks again here; the engine asks only where a stale
+    /// [`FileInfo::append`] would turn a valid request into an error (a
+    /// write with a negative `aio_offset`, which `O_APPEND` makes valid).
+    fn refresh_info(&self, fd: i32, f: &Self::File, info: FileInfo) -> FileInfo {
+        let _ = (fd, f);
+        info
+    }
     /// Whether `fd` is an open descriptor (for `aio_cancel`'s `EBADF`).
     fn fd_is_open(&self, fd: i32) -> bool;
     /// Reads up to `len` bytes at `off` (`None`: a stream) into user memory.

@@ -143,7 +143,11 @@ impl<O: Os> AioProc<O> {
         if is_io {
             check_io_fields(req)?;
         }
-        let (file, info) = self.os.getfile(req.fildes)?;
+        let (file, mut info) = self.os.getfile(req.fildes)?;
+        if op == JobOp::Write && info.seekable && !info.append && req.offset < 0 {
+            // The one answer a cached, stale `append` would get wrong.
+            info = self.os.refresh_info(req.fildes, &file, info);
+        }
         let mode_ok = match op {
             JobOp::Read => info.readable,
             JobOp::Write | JobOp::Sync(_) => info.writable,

@@ -221,21 +221,37 @@ fn set_status_flags(info: &mut FileInfo, fl: libc::c_int) {
 /// Descriptors already duplicated for jobs in flight, by user descriptor
 /// number.  A new job on the same number shares the duplicate when
 /// [`same_file`] says the number still names the same open file (one
-/// system call, two for a file open for writing, instead of dup, fcntl,
-/// fstat and close).  Entries hold only weak references: when the last job
+/// system call, two for an O_APPEND or O_DIRECT file open for writing,
+/// instead of dup, fcntl, fstat and close).  Entries hold only weak references: when the last job
 /// on a file ends, its duplicate is closed, so the cache never keeps a
 /// file (a pipe's write end, say) open behind the program's back.  Where
 /// neither F_DUPFD_QUERY nor kcmp works the cache turns itself off.
 ///
 /// The program can change `O_APPEND` and `O_DIRECT` with F_SETFL while
-/// jobs keep an entry alive.  `O_APPEND` decides where a write lands and
-/// whether writes keep submission order, so a hit on a file open for
-/// writing asks F_GETFL again and refreshes the entry.  `getfile` is not
-/// told the job's operation, so a read from such a file pays that call
-/// too (only a read that did not complete inline: those never get here).
-/// A file open read-only is never written through and its reads depend on
-/// neither flag (`read_nowait` keeps its own O_DIRECT hints): a hit on it
-/// stays one call.
+/// jobs keep an entry alive.  A hit on an entry of a file open for
+/// writing with either flag asks F_GETFL again: an append runs as
+/// `write(2)` at the file offset, so it must see the flag cleared, and
+/// O_DIRECT writes run side by side, so they must see it set (below).
+/// An entry of a plain buffered file (the common case) may be stale
+/// without harm, and a hit on it stays one call (F_GETFL was a second
+/// system call in every write's submission, contending with the
+/// worker's write for the file's reference count):
+///
+/// * its writes run as `pwrite(2)`, which on Linux appends when the file
+///   is O_APPEND when it runs, as glibc's and NetBSD's workers decide
+///   when the request is performed, not when it is queued;
+/// * they keep submission order among themselves and with appends
+///   (`Class`: positioned writes to a buffered file run one at a time in
+///   order, and an append overlaps every write);
+/// * the one request it would refuse, a write with a negative
+///   `aio_offset` (valid with O_APPEND), makes the engine ask again
+///   (`refresh_info`);
+/// * O_DIRECT set since only keeps its writes one at a time
+///   (`writes_serialize`, a hint), and the read hints correct
+///   themselves (`DirectHints`).
+///
+/// A file open read-only is never written through and its reads depend
+/// on neither flag: a hit on it stays one call too.
 type FileMap = HashMap<i32, (Weak<OwnedFd>, FileInfo)>;
 
 struct FileCache {
@@ -258,18 +274,9 @@ impl FileCache {
         let (weak, info) = self.map.try_lock().ok()?.as_ref()?.get(&fd).cloned()?;
         let dup = weak.upgrade()?;
         match same_file(fd, dup.as_raw_fd()) {
-            Some(true) if info.writable => {
-                let mut fresh = info;
-                // SAFETY: F_GETFL on our own open descriptor.
-                let fl = unsafe { libc::fcntl(dup.as_raw_fd(), libc::F_GETFL) };
-                if fl < 0 {
-                    return None;
-                }
-                set_status_flags(&mut fresh, fl);
+            Some(true) if info.append || (info.writable && !info.writes_serialize) => {
                 let file = LinuxFile(dup);
-                if fresh != info {
-                    self.remember(fd, &file, fresh);
-                }
+                let fresh = self.refresh(fd, &file, info)?;
                 Some((file, fresh))
             }
             Some(true) => Some((LinuxFile(dup), info)),
@@ -279,6 +286,22 @@ impl FileCache {
                 None
             }
         }
+    }
+
+    /// `info` with the status flags of `f` (our duplicate of `fd`) as
+    /// they are now; the entry is updated if they changed.
+    fn refresh(&self, fd: i32, f: &LinuxFile, info: FileInfo) -> Option<FileInfo> {
+        let mut fresh = info;
+        // SAFETY: F_GETFL on our own open descriptor.
+        let fl = unsafe { libc::fcntl(f.0.as_raw_fd(), libc::F_GETFL) };
+        if fl < 0 {
+            return None;
+        }
+        set_status_flags(&mut fresh, fl);
+        if fresh != info {
+            self.remember(fd, f, fresh);
+        }
+        Some(fresh)
     }
 
     fn remember(&self, fd: i32, f: &LinuxFile, info: FileInfo) {
@@ -546,6 +569,10 @@ impl Os for LinuxOs {
         // On this host writes_serialize is exactly "not O_DIRECT".
         HINTS.set(fd, Some(!info.writes_serialize));
         Ok((file, info))
+    }
+
+    fn refresh_info(&self, fd: i32, f: &LinuxFile, info: FileInfo) -> FileInfo {
+        FILES.refresh(fd, f, info).unwrap_or(info)
     }
 
     fn fd_is_open(&self, fd: i32) -> bool {
