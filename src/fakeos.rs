@@ -12,7 +12,7 @@
 use std::boxed::Box;
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar as StdCondvar, Mutex as StdMutex, MutexGuard as StdGuard};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
@@ -250,6 +250,8 @@ struct Shared {
     leave: AtomicBool,
     inline_reads: AtomicBool,
     spawned: AtomicUsize,
+    /// What `cpu` answers for every thread (`u32::MAX`: not known).
+    cpu: AtomicU32,
     epoch: Instant,
 }
 
@@ -280,8 +282,15 @@ impl FakeOs {
             leave: AtomicBool::new(false),
             inline_reads: AtomicBool::new(false),
             spawned: AtomicUsize::new(0),
+            cpu: AtomicU32::new(u32::MAX),
             epoch: Instant::now(),
         }))
+    }
+
+    /// Puts every thread of the process on CPU `cpu` (`None`: the CPU is
+    /// not known), as [`Os::cpu`] tells the engine.
+    pub fn set_cpu(&self, cpu: Option<u32>) {
+        self.0.cpu.store(cpu.unwrap_or(u32::MAX), SeqCst);
     }
 
     /// Allocates zeroed user memory (16-aligned) and returns its address.
@@ -816,6 +825,10 @@ impl Os for FakeOs {
 
     fn now_ns(&self) -> u64 {
         self.0.epoch.elapsed().as_nanos() as u64
+    }
+
+    fn cpu(&self) -> Option<u32> {
+        Some(self.0.cpu.load(SeqCst)).filter(|&c| c != u32::MAX)
     }
 }
 

@@ -410,4 +410,11 @@ pub trait Os: Send + Sync + Sized + 'static {
 
     /// A monotonic clock in nanoseconds.
     fn now_ns(&self) -> u64;
+    /// The CPU the calling thread runs on, where the host can tell for a
+    /// few nanoseconds; `None` otherwise.  Spinning uses it: a thread
+    /// that spins on the CPU of the thread it waits for only keeps that
+    /// thread from running.
+    fn cpu(&self) -> Option<u32> {
+        None
+    }
 }

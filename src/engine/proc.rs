@@ -10,8 +10,8 @@
 //! * `(h)` hints, atomics read without the lock: `queued` and `removed`
 //!   (bumped under the AIO lock, watched by spinning workers and waiters,
 //!   who re-check under the lock before acting), `outstanding` and
-//!   `service_ns` (statistics: a stale value only changes a choice
-//!   between two correct paths), `quiet` (set under the lock with
+//!   `service_ns`, `submit_cpu` and `worker_cpu` (statistics: a stale
+//!   value only changes a choice between two correct paths), `quiet` (set under the lock with
 //!   `exiting`; read by workers about to publish);
 //! * `(s)` counters, atomics that take no lock: [`System`]'s, and
 //!   `slots`.
@@ -214,7 +214,17 @@ pub struct AioProc<O: Os> {
     /// before the first; kept only where the host spins): workers and
     /// waiters spin only when a job is likely to end within the spin.
     pub(crate) service_ns: AtomicU64,
+    /// The CPU of the last submission ([`Os::cpu`]; [`NO_CPU`] if not
+    /// known): a worker out of jobs does not spin there.
+    pub(crate) submit_cpu: AtomicU32,
+    /// The CPU of the last worker to start a job: a waiter does not spin
+    /// there.
+    pub(crate) worker_cpu: AtomicU32,
 }
+
+/// [`AioProc::submit_cpu`] and [`AioProc::worker_cpu`] before anything
+/// is known.
+pub(crate) const NO_CPU: u32 = u32::MAX;
 
 impl<O: Os> Drop for AioProc<O> {
     fn drop(&mut self) {
@@ -270,6 +280,8 @@ impl<O: Os> AioProc<O> {
             spin_score: AtomicU32::new(SPIN_SCORE_MAX / 2),
             spin_probe: AtomicU32::new(0),
             service_ns: AtomicU64::new(0),
+            submit_cpu: AtomicU32::new(NO_CPU),
+            worker_cpu: AtomicU32::new(NO_CPU),
             outstanding: AtomicUsize::new(0),
         })
     }
@@ -486,6 +498,7 @@ impl<O: Os> AioProc<O> {
             }
             if let Some(job) = self.pick(&mut g) {
                 spun = false;
+                self.note_cpu(&self.worker_cpu);
                 // More queued than the pool will come back for: start a
                 // worker now rather than make the submitters do it.
                 let grow = self.kick(&mut g, Kicker::Worker) == Kick::Grow;
@@ -561,7 +574,12 @@ impl<O: Os> AioProc<O> {
             // if jobs are short: next to device I/O a wake-up is cheap, and
             // a spinning CPU is one the completion path cannot use.
             let spin = self.sys.spin_ns();
-            if spin > 0 && !spun && self.service_ns.load(Relaxed) < spin && self.spin_pays() {
+            if spin > 0
+                && !spun
+                && self.service_ns.load(Relaxed) < spin
+                && self.spin_apart(&self.submit_cpu)
+                && self.spin_pays()
+            {
                 spun = true;
                 g.spinning += 1;
                 let seen = self.queued.load(Acquire);
@@ -787,6 +805,30 @@ impl<O: Os> AioProc<O> {
             s.saturating_sub(2)
         };
         self.spin_score.store(s, Relaxed);
+    }
+
+    /// Whether this thread runs on another CPU than the one `other`
+    /// last recorded, the thread whose work a spin here would wait for (a
+    /// submitter for a worker, a worker for a waiter).  On the same CPU
+    /// the spin only keeps that thread from running, which is how it
+    /// goes on a loaded machine, where the scheduler puts the two on one
+    /// CPU beside the load.  Unknown CPUs count as apart.
+    pub(crate) fn spin_apart(&self, other: &AtomicU32) -> bool {
+        match self.os.cpu() {
+            Some(c) => other.load(Relaxed) != c,
+            None => true,
+        }
+    }
+
+    /// Records the calling thread's CPU in `slot` (for
+    /// [`spin_apart`](Self::spin_apart)), where spinning is on.
+    pub(crate) fn note_cpu(&self, slot: &AtomicU32) {
+        if self.sys.spin_ns() > 0 {
+            let c = self.os.cpu().unwrap_or(NO_CPU);
+            if slot.load(Relaxed) != c {
+                slot.store(c, Relaxed);
+            }
+        }
     }
 
     /// Whether spinning pays in this process now.  A spin that ends

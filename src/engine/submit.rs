@@ -229,6 +229,7 @@ impl<O: Os> AioProc<O> {
     ) -> Result<Option<usize>, Refusal> {
         let addr = p.uaddr.addr();
         let marked = seen == Seen::Marked;
+        self.note_cpu(&self.submit_cpu);
         // Step 1.
         let need_worker = {
             let mut g = self.state.lock();

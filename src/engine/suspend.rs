@@ -127,7 +127,10 @@ pub fn aio_suspend<O: Os, P: Deref<Target = AioProc<O>>>(
     // when jobs take longer than the spin (device I/O): then the spin
     // would only take a CPU from whoever completes the I/O.
     let spin = match sys.spin_ns() {
-        s if proc.service_ns.load(Relaxed) < s && proc.spin_pays() => {
+        s if proc.service_ns.load(Relaxed) < s
+            && proc.spin_apart(&proc.worker_cpu)
+            && proc.spin_pays() =>
+        {
             s.min(limit.unwrap_or(u64::MAX))
         }
         _ => 0,

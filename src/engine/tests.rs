@@ -2,6 +2,7 @@
 //! aiocb layout, NetBSD numbering).  The fake asserts the lock rules on
 //! every copyin, copyout, file I/O, file release and notification.
 
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 use std::vec;
 use std::vec::Vec;
@@ -1351,6 +1352,37 @@ fn spinning_stops_when_it_does_not_pay_and_is_tried_again() {
         aio.spin_until(1_000, || true);
     }
     assert!(aio.spin_pays());
+}
+
+/// A thread does not spin on the CPU of the thread whose work it would
+/// wait for: there the spin only keeps that thread from running (a
+/// loaded machine puts a submitter and its worker on one CPU).  On
+/// another CPU, or where the CPU is not known, it may.
+#[test]
+fn no_spinning_on_the_cpu_of_the_thread_waited_for() {
+    let h = host();
+    h.sys.set_spin_ns(1_000_000).unwrap();
+    let fd = regular(&h, b"x");
+    h.os.set_cpu(Some(1));
+    let p = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 0);
+    sys_aio_read(&h, p).unwrap();
+    assert_eq!(wait_done(&h, p), 0);
+    let aio = h.aio().unwrap();
+    // The submission and the worker's job both ran "on CPU 1".
+    assert_eq!(aio.submit_cpu.load(SeqCst), 1);
+    assert_eq!(aio.worker_cpu.load(SeqCst), 1);
+    assert!(
+        !aio.spin_apart(&aio.submit_cpu),
+        "a worker spins on its submitter's CPU"
+    );
+    assert!(
+        !aio.spin_apart(&aio.worker_cpu),
+        "a waiter spins on its worker's CPU"
+    );
+    h.os.set_cpu(Some(0));
+    assert!(aio.spin_apart(&aio.submit_cpu) && aio.spin_apart(&aio.worker_cpu));
+    h.os.set_cpu(None);
+    assert!(aio.spin_apart(&aio.submit_cpu) && aio.spin_apart(&aio.worker_cpu));
 }
 
 /// A program that writes JOB_DONE into the aiocb of a job still running

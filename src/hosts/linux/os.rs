@@ -799,6 +799,12 @@ impl Os for LinuxOs {
         }
     }
 
+    fn cpu(&self) -> Option<u32> {
+        // SAFETY: sched_getcpu has no preconditions (glibc answers from
+        // the thread's rseq area: a couple of nanoseconds).
+        u32::try_from(unsafe { libc::sched_getcpu() }).ok()
+    }
+
     fn now_ns(&self) -> u64 {
         let mut ts = libc::timespec {
             tv_sec: 0,
