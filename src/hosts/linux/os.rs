@@ -265,7 +265,10 @@ static FILES: FileCache = FileCache {
 };
 
 impl FileCache {
-    fn lookup(&self, fd: i32) -> Option<(LinuxFile, FileInfo)> {
+    /// A cached duplicate of `fd` and its description; `true` if the
+    /// status flags in it were just asked for, `false` if they are the
+    /// entry's (perhaps stale: see above).
+    fn lookup(&self, fd: i32) -> Option<(LinuxFile, FileInfo, bool)> {
         if self.off.load(Relaxed) {
             return None;
         }
@@ -277,9 +280,9 @@ impl FileCache {
             Some(true) if info.append || (info.writable && !info.writes_serialize) => {
                 let file = LinuxFile(dup);
                 let fresh = self.refresh(fd, &file, info)?;
-                Some((file, fresh))
+                Some((file, fresh, true))
             }
-            Some(true) => Some((LinuxFile(dup), info)),
+            Some(true) => Some((LinuxFile(dup), info, false)),
             Some(false) => None,
             None => {
                 self.off.store(true, Relaxed);
@@ -558,16 +561,20 @@ impl Os for LinuxOs {
         if fd < 0 {
             return Err(Errno::EBADF);
         }
-        let (file, info) = match FILES.lookup(fd) {
+        let (file, info, fresh) = match FILES.lookup(fd) {
             Some(hit) => hit,
             None => {
                 let (file, info) = open_file(fd)?;
                 FILES.remember(fd, &file, info);
-                (file, info)
+                (file, info, true)
             }
         };
-        // On this host writes_serialize is exactly "not O_DIRECT".
-        HINTS.set(fd, Some(!info.writes_serialize));
+        if fresh {
+            // On this host writes_serialize is exactly "not O_DIRECT".  A
+            // cached answer may predate an F_SETFL and would undo what
+            // `read_nowait` has learnt since.
+            HINTS.set(fd, Some(!info.writes_serialize));
+        }
         Ok((file, info))
     }
 
