@@ -9,10 +9,11 @@
 //! * `(c)` constant after creation: `os`, `sys`, `serial`;
 //! * `(h)` hints, atomics read without the lock: `queued` and `removed`
 //!   (bumped under the AIO lock, watched by spinning workers and waiters,
-//!   who re-check under the lock before acting), `outstanding` and
+//!   who re-check under the lock before acting), `outstanding`,
 //!   `service_ns`, `submit_cpu` and `worker_cpu` (statistics: a stale
-//!   value only changes a choice between two correct paths), `quiet` (set under the lock with
-//!   `exiting`; read by workers about to publish);
+//!   value only changes a choice between two correct paths), `quiet`
+//!   (set under the lock with `exiting`; read by workers about to
+//!   publish);
 //! * `(s)` counters, atomics that take no lock: [`System`]'s, and
 //!   `slots`.
 //!

@@ -222,10 +222,11 @@ fn set_status_flags(info: &mut FileInfo, fl: libc::c_int) {
 /// number.  A new job on the same number shares the duplicate when
 /// [`same_file`] says the number still names the same open file (one
 /// system call, two for an O_APPEND or O_DIRECT file open for writing,
-/// instead of dup, fcntl, fstat and close).  Entries hold only weak references: when the last job
-/// on a file ends, its duplicate is closed, so the cache never keeps a
-/// file (a pipe's write end, say) open behind the program's back.  Where
-/// neither F_DUPFD_QUERY nor kcmp works the cache turns itself off.
+/// instead of dup, fcntl, fstat and close).  Entries hold only weak
+/// references: when the last job on a file ends, its duplicate is closed,
+/// so the cache never keeps a file (a pipe's write end, say) open behind
+/// the program's back.  Where neither F_DUPFD_QUERY nor kcmp works the
+/// cache turns itself off.
 ///
 /// The program can change `O_APPEND` and `O_DIRECT` with F_SETFL while
 /// jobs keep an entry alive.  A hit on an entry of a file open for
