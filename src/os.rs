@@ -281,7 +281,8 @@ pub trait Os: Send + Sync + Sized + 'static {
     /// host) looks again here; the engine asks only where a stale
     /// [`FileInfo::append`] would turn a valid request into an error (a
     /// write with a negative `aio_offset`, which `O_APPEND` makes valid).
-    fn refresh_info(&self, _fd: i32, _f: &Self::File, info: FileInfo) -> FileInfo {
+    fn refresh_info(&self, fd: i32, f: &Self::File, info: FileInfo) -> FileInfo {
+        let _ = (fd, f);
         info
     }
     /// Whether `fd` is an open descriptor (for `aio_cancel`'s `EBADF`).

@@ -278,7 +278,7 @@ impl FileCache {
         let (weak, info) = self.map.try_lock().ok()?.as_ref()?.get(&fd).cloned()?;
         let dup = weak.upgrade()?;
         match same_file(fd, dup.as_raw_fd()) {
-            Some(true) if info.append || (info.writable && !info.writes_serialize) => {
+            Some(true) if info.writable && (info.append || !info.writes_serialize) => {
                 let file = LinuxFile(dup);
                 let fresh = self.refresh(fd, &file, info)?;
                 Some((file, fresh, true))
