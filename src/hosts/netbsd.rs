@@ -25,7 +25,10 @@ use crate::syscalls::{self, ProcHost};
 pub static SYS: System = System::with_max_workers(2);
 /// In a rump kernel every call enters the rump scheduler, which costs more
 /// than copying a cached block: reads complete inline only for a program
-/// with nothing else outstanding ([`System::inline_limit`]).
+/// with nothing else outstanding ([`System::inline_limit`]), so that one
+/// that keeps many requests outstanding has a worker on another virtual
+/// CPU make the copies while it makes its calls.  A rump kernel with one
+/// CPU has no other to give them to ([`aio_rs_init`]).
 #[cfg(feature = "rump")]
 pub static SYS: System = System::with_policy(2, 1);
 
@@ -384,7 +387,14 @@ pub unsafe extern "C" fn aio_rs_lio_listio(
 /// MODULE_CMD_INIT, before the syscalls are established.
 #[no_mangle]
 pub extern "C" fn aio_rs_init() -> c_int {
-    SYS.set_cpus(kern::ncpu());
+    let cpus = kern::ncpu();
+    SYS.set_cpus(cpus);
+    if cpus == 1 {
+        // Nothing runs beside the submitter on one CPU (a rumprun
+        // unikernel): a worker would make the same copy later, after two
+        // context switches, so every cached read completes inline.
+        SYS.set_inline_limit(usize::MAX);
+    }
     0
 }
 
