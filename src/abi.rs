@@ -117,6 +117,7 @@ pub mod netbsd_codec {
     use core::sync::atomic::{fence, Ordering};
 
     use super::netbsd_aiocb as L;
+    use super::{JOB_DONE, JOB_WIP};
     use crate::errno::Errno;
     use crate::os::{Aiocb, AiocbReq, Sigevent, SigeventReq, Timespec, TimespecReq, UserPtr};
 
@@ -221,6 +222,9 @@ pub mod netbsd_codec {
     }
 
     /// `_errno` and `_retval`, then `_state` (the publication order).
+    /// Marking an aiocb in progress (`JOB_WIP`) needs no order and takes
+    /// one copy: a reader that pairs `JOB_WIP` with an old `_retval` does
+    /// not see the in-progress token and asks the job table instead.
     pub fn copyout_status(
         m: &impl UserBytes,
         p: UserPtr<Aiocb>,
@@ -228,27 +232,40 @@ pub mod netbsd_codec {
         error: Option<Errno>,
         retval: isize,
     ) -> Result<(), Errno> {
-        let mut b = [0u8; L::SIZE - L::ERRNO];
-        b[..4].copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
-        b[L::RETVAL - L::ERRNO..].copy_from_slice(&(retval as i64).to_ne_bytes());
-        m.copyout(p.addr() + L::ERRNO, &b)?;
+        let mut b = [0u8; L::SIZE - L::STATE];
+        b[..4].copy_from_slice(&state.to_ne_bytes());
+        b[L::ERRNO - L::STATE..L::ERRNO - L::STATE + 4]
+            .copy_from_slice(&error.map_or(0, Errno::get).to_ne_bytes());
+        b[L::RETVAL - L::STATE..].copy_from_slice(&(retval as i64).to_ne_bytes());
+        if state == JOB_WIP {
+            return m.copyout(p.addr() + L::STATE, &b);
+        }
+        m.copyout(p.addr() + L::ERRNO, &b[L::ERRNO - L::STATE..])?;
         // The copies are calls the compiler cannot move stores across; the
         // fence orders them for the CPU (free on x86's TSO).
         fence(Ordering::Release);
         copyout_state(m, p, state)
     }
 
-    /// `_state`, then `_errno` and `_retval`.
+    /// `_state` with `_errno` and `_retval` in one copy; for `JOB_DONE`
+    /// the result again, after it.  A copy routine may read the fields in
+    /// any order, so only a second read orders a result after the state
+    /// that announced it; any other state's result fields are a hint (the
+    /// in-progress token), and the call a polling program makes while its
+    /// job runs takes one copy.
     pub fn copyin_status(
         m: &impl UserBytes,
         p: UserPtr<Aiocb>,
     ) -> Result<(i32, Option<Errno>, isize), Errno> {
-        let state = copyin_state(m, p)?;
-        fence(Ordering::Acquire);
-        let mut b = [0u8; L::SIZE - L::ERRNO];
-        m.copyin(p.addr() + L::ERRNO, &mut b)?;
-        let e = i32_at(&b, 0);
-        let r = u64_at(&b, L::RETVAL - L::ERRNO) as i64 as isize;
+        let mut b = [0u8; L::SIZE - L::STATE];
+        m.copyin(p.addr() + L::STATE, &mut b)?;
+        let state = i32_at(&b, 0);
+        if state == JOB_DONE {
+            fence(Ordering::Acquire);
+            m.copyin(p.addr() + L::ERRNO, &mut b[L::ERRNO - L::STATE..])?;
+        }
+        let e = i32_at(&b, L::ERRNO - L::STATE);
+        let r = u64_at(&b, L::RETVAL - L::STATE) as i64 as isize;
         Ok((state, (e != 0).then(|| Errno::new(e)), r))
     }
 }
@@ -310,4 +327,104 @@ macro_rules! netbsd_user_memory {
             $crate::abi::netbsd_codec::copyin_status($bytes, p)
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use core::cell::RefCell;
+    use std::vec::Vec;
+
+    use super::netbsd_aiocb as L;
+    use super::netbsd_codec::{self as codec, UserBytes};
+    use super::{JOB_DONE, JOB_NONE, JOB_WIP};
+    use crate::errno::Errno;
+    use crate::os::UserPtr;
+
+    /// One aiocb of user memory that logs each copy, and can serve the
+    /// first copy in from an older picture of the aiocb, as a copy routine
+    /// that reads the result fields before `_state` would see it while a
+    /// publication is under way.
+    struct Mem {
+        now: RefCell<[u8; L::SIZE]>,
+        stale: RefCell<Option<[u8; L::SIZE]>>,
+        log: RefCell<Vec<(char, usize, usize)>>,
+    }
+
+    impl Mem {
+        fn new() -> Self {
+            Mem {
+                now: RefCell::new([0; L::SIZE]),
+                stale: RefCell::new(None),
+                log: RefCell::new(Vec::new()),
+            }
+        }
+        fn log(&self) -> Vec<(char, usize, usize)> {
+            self.log.take()
+        }
+    }
+
+    impl UserBytes for Mem {
+        fn copyin(&self, addr: usize, out: &mut [u8]) -> Result<(), Errno> {
+            self.log.borrow_mut().push(('i', addr, out.len()));
+            let now = *self.now.borrow();
+            let old = self.stale.take().unwrap_or(now);
+            out.copy_from_slice(&now[addr..addr + out.len()]);
+            // The result fields as they were; `_state` as it is.
+            for (i, b) in out.iter_mut().enumerate() {
+                if addr + i >= L::ERRNO {
+                    *b = old[addr + i];
+                }
+            }
+            Ok(())
+        }
+        fn copyout(&self, addr: usize, bytes: &[u8]) -> Result<(), Errno> {
+            self.log.borrow_mut().push(('o', addr, bytes.len()));
+            self.now.borrow_mut()[addr..addr + bytes.len()].copy_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    const P: UserPtr<crate::os::Aiocb> = UserPtr::new(0);
+
+    #[test]
+    fn a_result_goes_out_before_its_state_and_a_mark_in_one_copy() {
+        let m = Mem::new();
+        codec::copyout_status(&m, P, JOB_DONE, Some(Errno::EIO), -1).unwrap();
+        assert_eq!(
+            m.log(),
+            [('o', L::ERRNO, L::SIZE - L::ERRNO), ('o', L::STATE, 4)]
+        );
+        codec::copyout_status(&m, P, JOB_WIP, Some(Errno::EINPROGRESS), -7).unwrap();
+        assert_eq!(m.log(), [('o', L::STATE, L::SIZE - L::STATE)]);
+        assert_eq!(
+            codec::copyin_status(&m, P).unwrap(),
+            (JOB_WIP, Some(Errno::EINPROGRESS), -7)
+        );
+    }
+
+    #[test]
+    fn a_done_state_is_paired_with_the_result_read_after_it() {
+        let m = Mem::new();
+        codec::copyout_status(&m, P, JOB_WIP, Some(Errno::EINPROGRESS), -7).unwrap();
+        let in_flight = *m.now.borrow();
+        codec::copyout_status(&m, P, JOB_DONE, None, 4).unwrap();
+        m.log();
+        // The first copy pairs the new JOB_DONE with the token and
+        // EINPROGRESS; the answer must not.
+        *m.stale.borrow_mut() = Some(in_flight);
+        assert_eq!(codec::copyin_status(&m, P).unwrap(), (JOB_DONE, None, 4));
+        assert_eq!(
+            m.log(),
+            [
+                ('i', L::STATE, L::SIZE - L::STATE),
+                ('i', L::ERRNO, L::SIZE - L::ERRNO)
+            ]
+        );
+        // Any other state takes one copy.
+        codec::copyout_state(&m, P, JOB_NONE).unwrap();
+        m.log();
+        assert_eq!(codec::copyin_status(&m, P).unwrap().0, JOB_NONE);
+        assert_eq!(m.log().len(), 1);
+    }
 }

@@ -389,7 +389,8 @@ pub trait Os: Send + Sync + Sized + 'static {
     /// Publishes a status: writes `_errno` (`None` for 0) and `_retval`,
     /// then `_state`, so that any thread that reads `_state` first (as
     /// [`copyin_status`](Os::copyin_status) does) and sees the new value
-    /// also sees the new result.
+    /// also sees the new result.  `JOB_WIP` (marking an aiocb in progress)
+    /// may be written in any order.
     fn copyout_status(
         &self,
         p: UserPtr<Aiocb>,
@@ -397,7 +398,9 @@ pub trait Os: Send + Sync + Sized + 'static {
         error: Option<Errno>,
         retval: isize,
     ) -> Result<(), Errno>;
-    /// Reads `_state`, then `_errno` and `_retval`, in that order.
+    /// Reads `_state`, `_errno` and `_retval`.  The result that comes with
+    /// `JOB_DONE` was read after `_state`; with any other state the result
+    /// fields may be older or newer than it.
     fn copyin_status(&self, p: UserPtr<Aiocb>) -> Result<(i32, Option<Errno>, isize), Errno>;
 
     /// Whether `signo` is a signal a sigevent may name.
