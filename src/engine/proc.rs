@@ -615,8 +615,15 @@ impl<O: Os> AioProc<O> {
     /// reads skip the look at earlier queued jobs while no write is in the
     /// table: nothing can hold them back.
     pub(crate) fn blocked(&self, st: &ProcState<O>, i: usize) -> bool {
+        self.blocked_by(st, i, self.copies_spent(st))
+    }
+
+    /// [`blocked`](Self::blocked), told whether the copy budget is spent
+    /// (a scan of the queue asks that once).
+    #[inline]
+    fn blocked_by(&self, st: &ProcState<O>, i: usize, copies_spent: bool) -> bool {
         let job = &st.queue[i];
-        (job.class.memory && self.copies_spent(st))
+        (job.class.memory && copies_spent)
             || st
                 .running
                 .iter()
@@ -647,10 +654,28 @@ impl<O: Os> AioProc<O> {
             st.queue.iter().filter(|w| w.class.memory).count(),
             "queued_copies out of step"
         );
-        if st.queued_copies == st.queue.len() && self.copies_spent(st) {
+        let spent = self.copies_spent(st);
+        if st.queued_copies == st.queue.len() && spent {
             return None;
         }
-        (0..st.queue.len().min(n)).find(|&i| !self.blocked(st, i))
+        // A serial write waits for every earlier serial write on its file
+        // (`Class::waits_for`): behind one that cannot run, the others on
+        // that file need no look.  A deep queue of buffered writes to one
+        // file, which a worker scans after every pick, costs a compare per
+        // job instead of a look at the running jobs.
+        let mut serial_key = None;
+        for (i, job) in st.queue.iter().take(n).enumerate() {
+            if job.class.serial && serial_key == Some(job.key) {
+                continue;
+            }
+            if !self.blocked_by(st, i, spent) {
+                return Some(i);
+            }
+            if job.class.serial {
+                serial_key = Some(job.key);
+            }
+        }
+        None
     }
 
     /// Whether as many memory copies run as [`copy_budget`](Self::copy_budget)

@@ -686,6 +686,42 @@ fn pool_grows_for_runnable_jobs_only() {
     }
 }
 
+/// Serial writes to one file queued ahead of writes to another (one
+/// list): the look for runnable work skips the rest of the first file's
+/// chain, not the other file's writes, which start beside it.
+#[test]
+fn writes_behind_another_files_serial_chain_start() {
+    let h = host();
+    h.sys.set_max_workers(4).unwrap();
+    let a = regular(&h, b"");
+    let b = regular(&h, b"");
+    for fd in [a, b] {
+        h.os.writes_serialize(fd, true);
+        h.os.gate(fd, true);
+    }
+    let mut ptrs = Vec::new();
+    for (fd, n) in [(a, 6), (b, 2)] {
+        for i in 0..n {
+            ptrs.push(h.os.aiocb(fd, LIO_WRITE, h.os.alloc(1), 1, i));
+        }
+    }
+    let list = h.os.ptr_array(&ptrs);
+    let n = ptrs.len() as i32;
+    assert_eq!(
+        sys_lio_listio(&h, LIO_NOWAIT, list, n, UserPtr::null()),
+        Ok(0)
+    );
+    h.os.wait_started(a, 1);
+    h.os.wait_started(b, 1);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!((h.os.started(a), h.os.started(b)), (1, 1));
+    h.os.gate(a, false);
+    h.os.gate(b, false);
+    for p in ptrs {
+        assert_eq!(wait_done(&h, p), 0);
+    }
+}
+
 #[test]
 fn copy_jobs_get_a_worker_per_spare_cpu_waits_get_the_pool() {
     let h = host();
