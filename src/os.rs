@@ -88,9 +88,12 @@ pub unsafe trait RawCondVar<M: RawMutex>: Send + Sync {
     ///
     /// The calling thread holds `m`; it holds it again on return.
     unsafe fn wait(&self, m: &M, how: Sleep) -> Wakeup;
-    /// Wakes one waiter.
+    /// Wakes one waiter.  A waker that changed the condition under `m`
+    /// may call this with `m` held or after releasing it (a waiter checks
+    /// the condition under `m` before it sleeps, so it either sees the
+    /// change or is asleep by the time the waker has `m`).
     fn signal(&self);
-    /// Wakes every waiter.
+    /// Wakes every waiter; `m` held or not, as for `signal`.
     fn broadcast(&self);
 }
 

@@ -411,6 +411,24 @@ impl<O: Os> AioProc<O> {
         lio: Option<LioId>,
         result: JobResult,
     ) -> Option<Notify> {
+        let (note, wake) = self.unlink(g, addr, lio, result);
+        if wake {
+            self.done.broadcast();
+        }
+        note
+    }
+
+    /// [`remove`](Self::remove) without the wake-up: also returns whether
+    /// waiters must be woken, for a caller that wakes them once it has let
+    /// the lock go (a waiter woken while the lock is still held would
+    /// block on it at once).
+    fn unlink(
+        &self,
+        g: &mut Guard<'_, O>,
+        addr: usize,
+        lio: Option<LioId>,
+        result: JobResult,
+    ) -> (Option<Notify>, bool) {
         let job = g.jobs.remove(&addr);
         debug_assert!(
             matches!(job.as_ref().map(|j| j.state()), Some(JobState::Finishing)),
@@ -436,10 +454,7 @@ impl<O: Os> AioProc<O> {
         // Waiters sleep only for jobs they marked (aio_suspend, a
         // resubmission) or for a whole list (LIO_WAIT), or for everything
         // (exit): other completions do not wake them.
-        if relevant && g.waiters > 0 {
-            self.done.broadcast();
-        }
-        note
+        (note, relevant && g.waiters > 0)
     }
 
     /// Counts one retired job (or the submission guard) against list `id`;
@@ -486,8 +501,17 @@ impl<O: Os> AioProc<O> {
         // close of a duplicated descriptor, several microseconds when it
         // is the last reference), and without a lock round trip of its own.
         let mut finished: Option<Io<O>> = None;
+        // Waiters of the job last finished, woken once the lock is let go
+        // after the next pick (the pick is short; waking them first would
+        // have them block on the lock the pick holds: under a CPU hog,
+        // where the scheduler puts a waiter and the worker on one CPU, a
+        // sleep/wake pair per job), or before anything else.
+        let mut wake = false;
         loop {
             if self.os.worker_must_leave() {
+                if core::mem::take(&mut wake) {
+                    self.done.broadcast();
+                }
                 // The process is exiting (or exec'ing): what is still
                 // queued is cancelled by its hook, not run now.
                 if let Some(f) = finished.take() {
@@ -504,6 +528,9 @@ impl<O: Os> AioProc<O> {
                 // worker now rather than make the submitters do it.
                 let grow = self.kick(&mut g, Kicker::Worker) == Kick::Grow;
                 drop(g);
+                if core::mem::take(&mut wake) {
+                    self.done.broadcast();
+                }
                 drop(finished.take());
                 if grow {
                     self.grow();
@@ -543,9 +570,14 @@ impl<O: Os> AioProc<O> {
                     debug_assert_eq!(done, Ok(JobState::Finishing));
                 }
                 finished = Some(io);
-                if let Some(n) = self.remove(&mut g, addr, lio, result) {
+                let (note, woken) = self.unlink(&mut g, addr, lio, result);
+                wake |= woken;
+                if let Some(n) = note {
                     g.between += 1;
                     drop(g);
+                    if core::mem::take(&mut wake) {
+                        self.done.broadcast();
+                    }
                     drop(finished.take());
                     // As for the job's own notification: none once exit
                     // began (the list's last job may end after that).
@@ -562,10 +594,16 @@ impl<O: Os> AioProc<O> {
                 // look again (a job may have come meanwhile).
                 g.between += 1;
                 drop(g);
+                if core::mem::take(&mut wake) {
+                    self.done.broadcast();
+                }
                 drop(finished.take());
                 g = self.state.lock();
                 g.between -= 1;
                 continue;
+            }
+            if core::mem::take(&mut wake) {
+                self.done.broadcast();
             }
             if g.exiting {
                 break;
