@@ -848,7 +848,8 @@ impl<O: Os> AioProc<O> {
     /// Busy-waits, without the lock, until `done` or `ns` have passed, and
     /// keeps the score of [`spin_pays`](Self::spin_pays).
     pub(crate) fn spin_until(&self, ns: u64, mut done: impl FnMut() -> bool) {
-        let deadline = self.os.now_ns().saturating_add(ns);
+        let start = self.os.now_ns();
+        let deadline = start.saturating_add(ns);
         let hit = 'spin: loop {
             for _ in 0..64 {
                 if done() {
@@ -860,13 +861,18 @@ impl<O: Os> AioProc<O> {
                 break false;
             }
         };
-        // A hit adds one, a miss takes two: spinning goes on while at
-        // least two spins in three catch what they wait for.
+        // A quick hit adds one, a late hit takes one, a miss two: spinning
+        // goes on while most spins end soon with what they wait for.  A
+        // hit late in the spin cost about as much CPU as the sleep/wake
+        // pair it saved (a program that submits its next request only
+        // after a signal handler and a sweep of aio_error calls keeps a
+        // spinning worker busy for most of the spin).
+        let quick = hit && self.os.now_ns().saturating_sub(start) <= self.sys.spin_ns() / 4;
         let s = self.spin_score.load(Relaxed);
-        let s = if hit {
-            (s + 1).min(SPIN_SCORE_MAX)
-        } else {
-            s.saturating_sub(2)
+        let s = match (hit, quick) {
+            (_, true) => (s + 1).min(SPIN_SCORE_MAX),
+            (true, false) => s.saturating_sub(1),
+            (false, _) => s.saturating_sub(2),
         };
         self.spin_score.store(s, Relaxed);
     }

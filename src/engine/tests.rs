@@ -1371,6 +1371,7 @@ fn cached_reads_complete_inline_beside_writes_to_other_ranges() {
 #[test]
 fn spinning_stops_when_it_does_not_pay_and_is_tried_again() {
     let h = host();
+    h.sys.set_spin_ns(1_000_000).unwrap();
     let fd = regular(&h, b"x");
     let p = h.os.aiocb(fd, 0, h.os.alloc(1), 1, 0);
     sys_aio_read(&h, p).unwrap();
@@ -1383,11 +1384,19 @@ fn spinning_stops_when_it_does_not_pay_and_is_tried_again() {
     }
     let tries = (0..256).filter(|_| aio.spin_pays()).count();
     assert_eq!(tries, 256 / 64, "spinning went on after a run of misses");
-    // Hits bring it back.
+    // Quick hits bring it back.
     for _ in 0..4 {
         aio.spin_until(1_000, || true);
     }
     assert!(aio.spin_pays());
+    // Hits late in the spin (here after 0.4 ms of a 1 ms spin) cost
+    // about what they save: they wear the score down too.
+    for _ in 0..4 {
+        let start = Instant::now();
+        aio.spin_until(1_000_000, || start.elapsed() >= Duration::from_micros(400));
+    }
+    let tries = (0..256).filter(|_| aio.spin_pays()).count();
+    assert_eq!(tries, 256 / 64, "late hits kept spinning on");
 }
 
 /// A thread does not spin on the CPU of the thread whose work it would
