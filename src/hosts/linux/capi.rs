@@ -19,7 +19,7 @@
 //! `NETBSD_AIO_MAX` (`kern.aio_max`), `NETBSD_AIO_LISTIO_MAX`
 //! (`kern.aio_listio_max`), `NETBSD_AIO_WORKERS` (workers per process),
 //! `NETBSD_AIO_SPIN_NS` (how long workers and waiters spin before they
-//! sleep; 0 never spins), `NETBSD_AIO_INLINE` (cached reads complete
+//! sleep, at most 1 ms; unset or 0: never, and never with one CPU), `NETBSD_AIO_INLINE` (cached reads complete
 //! inside `aio_read`/`lio_listio` only while the process has fewer
 //! requests outstanding than this, [`System::inline_limit`]; unset:
 //! always; 0: never, so every job goes through a worker, which is how
@@ -54,9 +54,6 @@ use crate::os::UserPtr;
 use crate::syscalls::{self, ProcHost};
 
 static SYS: System = System::new();
-/// The Linux host's spin before sleeping ([`System::spin_ns`]) on a
-/// machine with more than one CPU: a few times a wake-up's cost.
-const DEFAULT_SPIN_NS: u64 = 20_000;
 static PROC: AtomicPtr<AioProc<LinuxOs>> = AtomicPtr::new(ptr::null_mut());
 static INIT: Once = Once::new();
 
@@ -104,14 +101,17 @@ fn init() {
         env_limit("NETBSD_AIO_MAX", |v| SYS.set_aio_max(v));
         env_limit("NETBSD_AIO_LISTIO_MAX", |v| SYS.set_listio_max(v));
         env_limit("NETBSD_AIO_WORKERS", |v| SYS.set_max_workers(v));
-        // Spinning hands jobs and completions over between threads on
-        // different CPUs; with one CPU it only delays the other thread.
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         SYS.set_cpus(cpus);
+        // No spinning unless asked for: since the AIO lock polls for a few
+        // microseconds before sleeping (sync.rs), a sleeping hand-over
+        // costs less here than a 5 or 20 µs spin, idle or beside a CPU hog
+        // (docs/performance.md).  A machine where wake-ups cost more may
+        // set it; it is never used with one CPU, where a spin only delays
+        // the thread it waits for.
         if cpus > 1 {
-            let _ = SYS.set_spin_ns(DEFAULT_SPIN_NS);
+            env_limit("NETBSD_AIO_SPIN_NS", |v| SYS.set_spin_ns(v as u64));
         }
-        env_limit("NETBSD_AIO_SPIN_NS", |v| SYS.set_spin_ns(v as u64));
         // Before the first process state exists (aio_create runs after
         // init), so the outstanding count is kept from the start.
         env_limit("NETBSD_AIO_INLINE", |v| {
