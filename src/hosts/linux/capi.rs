@@ -19,7 +19,8 @@
 //! `NETBSD_AIO_MAX` (`kern.aio_max`), `NETBSD_AIO_LISTIO_MAX`
 //! (`kern.aio_listio_max`), `NETBSD_AIO_WORKERS` (workers per process),
 //! `NETBSD_AIO_SPIN_NS` (how long workers and waiters spin before they
-//! sleep, at most 1 ms; unset or 0: never, and never with one CPU), `NETBSD_AIO_INLINE` (cached reads complete
+//! sleep, at most 1 ms; unset or 0: never, and never with one CPU),
+//! `NETBSD_AIO_INLINE` (cached reads complete
 //! inside `aio_read`/`lio_listio` only while the process has fewer
 //! requests outstanding than this, [`System::inline_limit`]; unset:
 //! always; 0: never, so every job goes through a worker, which is how
