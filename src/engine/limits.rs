@@ -166,8 +166,8 @@ impl System {
     /// 0, the default, never spins: the NetBSD kernel and rump hosts keep
     /// it, since a kernel thread must not busy-wait; the Linux host sets
     /// it only from `NETBSD_AIO_SPIN_NS`, and only with more than one CPU
-    /// (its lock's own polling makes sleeping hand-overs cheaper there).  (Tried in a rump kernel with
-    /// 5 µs: the benchmark hung with a worker spinning for good while
+    /// (its lock's own polling makes sleeping hand-overs cheaper there).
+    /// (Tried in a rump kernel with 5 µs: the benchmark hung with a worker spinning for good while
     /// other kernel threads queued for a virtual CPU; a spin timed by the
     /// kernel's clock ends only if the clock's thread gets to run.)
     pub fn spin_ns(&self) -> u64 {

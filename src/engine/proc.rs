@@ -411,10 +411,8 @@ impl<O: Os> AioProc<O> {
         lio: Option<LioId>,
         result: JobResult,
     ) -> Option<Notify> {
-        let (note, wake) = self.unlink(g, addr, lio, result);
-        if wake {
-            self.done.broadcast();
-        }
+        let (note, mut wake) = self.unlink(g, addr, lio, result);
+        self.wake_waiters(&mut wake);
         note
     }
 
@@ -455,6 +453,14 @@ impl<O: Os> AioProc<O> {
         // resubmission) or for a whole list (LIO_WAIT), or for everything
         // (exit): other completions do not wake them.
         (note, relevant && g.waiters > 0)
+    }
+
+    /// Wakes the waiters on `done` if `pending` says a finished job has
+    /// some (see [`unlink`](Self::unlink)), and clears it.
+    fn wake_waiters(&self, pending: &mut bool) {
+        if core::mem::take(pending) {
+            self.done.broadcast();
+        }
     }
 
     /// Counts one retired job (or the submission guard) against list `id`;
@@ -509,9 +515,7 @@ impl<O: Os> AioProc<O> {
         let mut wake = false;
         loop {
             if self.os.worker_must_leave() {
-                if core::mem::take(&mut wake) {
-                    self.done.broadcast();
-                }
+                self.wake_waiters(&mut wake);
                 // The process is exiting (or exec'ing): what is still
                 // queued is cancelled by its hook, not run now.
                 if let Some(f) = finished.take() {
@@ -528,9 +532,7 @@ impl<O: Os> AioProc<O> {
                 // worker now rather than make the submitters do it.
                 let grow = self.kick(&mut g, Kicker::Worker) == Kick::Grow;
                 drop(g);
-                if core::mem::take(&mut wake) {
-                    self.done.broadcast();
-                }
+                self.wake_waiters(&mut wake);
                 drop(finished.take());
                 if grow {
                     self.grow();
@@ -575,9 +577,7 @@ impl<O: Os> AioProc<O> {
                 if let Some(n) = note {
                     g.between += 1;
                     drop(g);
-                    if core::mem::take(&mut wake) {
-                        self.done.broadcast();
-                    }
+                    self.wake_waiters(&mut wake);
                     drop(finished.take());
                     // As for the job's own notification: none once exit
                     // began (the list's last job may end after that).
@@ -594,17 +594,13 @@ impl<O: Os> AioProc<O> {
                 // look again (a job may have come meanwhile).
                 g.between += 1;
                 drop(g);
-                if core::mem::take(&mut wake) {
-                    self.done.broadcast();
-                }
+                self.wake_waiters(&mut wake);
                 drop(finished.take());
                 g = self.state.lock();
                 g.between -= 1;
                 continue;
             }
-            if core::mem::take(&mut wake) {
-                self.done.broadcast();
-            }
+            self.wake_waiters(&mut wake);
             if g.exiting {
                 break;
             }
